@@ -1,0 +1,91 @@
+/**
+ * The closed set of failure kinds a driver reports. Each one tells the user a
+ * different thing to do, so drivers must not fold them together.
+ */
+export type ErrorCode =
+  /** Nothing exists at the key (or the bucket/share/folder is missing). */
+  | "not-found"
+  /** The credentials were refused or lack a permission. */
+  | "permission-denied"
+  /** The configuration cannot work as written (bad value, missing field, bad secret). */
+  | "invalid-config"
+  /** The key is not a valid artifact key. Raised by the core only. */
+  | "invalid-key"
+  /** The key is taken by something of another kind (a folder where a file should go, ...). */
+  | "conflict"
+  /** The backend could not be reached (refused connection, unknown host, TLS failure). */
+  | "unavailable"
+  /** A passing failure worth retrying: 5xx, throttling, reset connection, timeout. */
+  | "transient"
+  /** Anything else. */
+  | "unknown";
+
+/** What to change, per code; appended to every message the core returns. */
+export const ERROR_HINTS: Record<ErrorCode, string> = {
+  "not-found":
+    "Check the key (and bucket or base path) in the artifact, and that an earlier step saved it.",
+  "permission-denied":
+    "Check the credentials in the configuration and grant them access to this key.",
+  "invalid-config": "Fix the plugin configuration of the artifact or artifact repository.",
+  "invalid-key": "Use a relative key of '/'-separated names without empty, '.' or '..' segments.",
+  conflict: "Remove what occupies the key, or choose another key.",
+  unavailable:
+    "Check the endpoint or host in the configuration and that it is reachable from the pod.",
+  transient: "The backend failed temporarily and retries did not help; try again later.",
+  unknown: "See the cause above; if it persists, report it with the plugin's logs.",
+};
+
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["transient"]);
+
+/** Thrown by drivers (and the core) with one of the codes above. */
+export class DriverError extends Error {
+  override readonly name = "DriverError";
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get retryable(): boolean {
+    return RETRYABLE.has(this.code);
+  }
+}
+
+/** Wraps anything thrown into a DriverError, keeping DriverErrors as they are. */
+export function asDriverError(error: unknown): DriverError {
+  if (error instanceof DriverError) return error;
+  if (isAbortError(error))
+    return new DriverError("transient", "the call was cancelled", { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new DriverError("unknown", message, { cause: error });
+}
+
+export function isAbortError(error: unknown): boolean {
+  return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
+}
+
+/** Node's system error codes that mean the backend could not be reached at all. */
+const UNREACHABLE_SYSCALL_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+/** ... and those that mean a connection broke mid-way, which a retry may fix. */
+const BROKEN_SYSCALL_CODES = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "ECONNABORTED"]);
+
+/**
+ * Classifies a Node system error (`error.code` such as `ECONNREFUSED`) so that
+ * every driver maps network failures the same way; undefined when it is not one.
+ */
+export function networkErrorCode(error: unknown): ErrorCode | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return undefined;
+  if (UNREACHABLE_SYSCALL_CODES.has(code)) return "unavailable";
+  if (BROKEN_SYSCALL_CODES.has(code)) return "transient";
+  return undefined;
+}
