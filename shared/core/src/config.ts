@@ -42,23 +42,26 @@ export const commonConfig = {
 
 export type CommonConfig = z.output<z.ZodObject<typeof commonConfig>>;
 
+/** A validated configuration: the driver's fields plus the common ones. */
+export type ParsedConfig = CommonConfig & Record<string, unknown>;
+
 /**
  * Parses and validates configuration strings against one driver's schema,
  * caching results by the exact string: a sidecar sees the same few
  * configurations on every call.
  */
-export class ConfigParser<Shape extends z.ZodRawShape> {
+export class ConfigParser {
   private readonly schema: z.ZodObject;
-  private readonly cache = new Map<string, z.output<z.ZodObject<Shape>> & CommonConfig>();
+  private readonly cache = new Map<string, ParsedConfig>();
 
   constructor(
-    driverShape: Shape,
+    driverShape: z.ZodRawShape,
     private readonly maxEntries = 64,
   ) {
     this.schema = z.strictObject({ ...driverShape, ...commonConfig });
   }
 
-  parse(text: string): z.output<z.ZodObject<Shape>> & CommonConfig {
+  parse(text: string): ParsedConfig {
     const cached = this.cache.get(text);
     if (cached) return cached;
     const parsed = this.validate(parseConfigText(text));
@@ -70,9 +73,9 @@ export class ConfigParser<Shape extends z.ZodRawShape> {
     return parsed;
   }
 
-  private validate(value: unknown): z.output<z.ZodObject<Shape>> & CommonConfig {
+  private validate(value: unknown): ParsedConfig {
     const result = this.schema.safeParse(value);
-    if (result.success) return result.data as z.output<z.ZodObject<Shape>> & CommonConfig;
+    if (result.success) return result.data as ParsedConfig;
     const problems = result.error.issues.map((issue) => describeIssue(issue, this.schema));
     throw new DriverError("invalid-config", `invalid configuration: ${problems.join("; ")}`);
   }

@@ -5,3 +5,5 @@ export { asDriverError, DriverError, type ErrorCode, networkErrorCode } from "./
 export { normalizeKey } from "./keys.js";
 export type { Logger } from "./log.js";
 export { SecretRef, secretRef } from "./secrets.js";
+export { type RunningServer, serve, startServer } from "./serve.js";
+export { FRAME_BYTES } from "./service.js";

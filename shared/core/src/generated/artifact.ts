@@ -6,11 +6,21 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import type {
-  handleClientStreamingCall,
-  handleServerStreamingCall,
-  handleUnaryCall,
-  UntypedServiceImplementation,
+import {
+  type CallOptions,
+  type ChannelCredentials,
+  Client,
+  type ClientOptions,
+  type ClientReadableStream,
+  type ClientUnaryCall,
+  type ClientWritableStream,
+  type handleClientStreamingCall,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  makeGenericClientConstructor,
+  type Metadata,
+  type ServiceError,
+  type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
 export const protobufPackage = "artifact";
@@ -1791,6 +1801,138 @@ export interface ArtifactServiceServer extends UntypedServiceImplementation {
   /** Since v4.1. */
   getCapabilities: handleUnaryCall<GetCapabilitiesRequest, GetCapabilitiesResponse>;
 }
+
+export interface ArtifactServiceClient extends Client {
+  /** Makes request.path hold the artifact: a file, or a directory tree. */
+  load(
+    request: LoadArtifactRequest,
+    callback: (error: ServiceError | null, response: LoadArtifactResponse) => void,
+  ): ClientUnaryCall;
+  load(
+    request: LoadArtifactRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LoadArtifactResponse) => void,
+  ): ClientUnaryCall;
+  load(
+    request: LoadArtifactRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LoadArtifactResponse) => void,
+  ): ClientUnaryCall;
+  /** Uploads the file or directory tree at request.path to the artifact's key. */
+  save(
+    request: SaveArtifactRequest,
+    callback: (error: ServiceError | null, response: SaveArtifactResponse) => void,
+  ): ClientUnaryCall;
+  save(
+    request: SaveArtifactRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SaveArtifactResponse) => void,
+  ): ClientUnaryCall;
+  save(
+    request: SaveArtifactRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SaveArtifactResponse) => void,
+  ): ClientUnaryCall;
+  /** Removes the object at the key, or every object under it; idempotent. */
+  delete(
+    request: DeleteArtifactRequest,
+    callback: (error: ServiceError | null, response: DeleteArtifactResponse) => void,
+  ): ClientUnaryCall;
+  delete(
+    request: DeleteArtifactRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteArtifactResponse) => void,
+  ): ClientUnaryCall;
+  delete(
+    request: DeleteArtifactRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteArtifactResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists every object under a directory key as full keys. */
+  listObjects(
+    request: ListObjectsRequest,
+    callback: (error: ServiceError | null, response: ListObjectsResponse) => void,
+  ): ClientUnaryCall;
+  listObjects(
+    request: ListObjectsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListObjectsResponse) => void,
+  ): ClientUnaryCall;
+  listObjects(
+    request: ListObjectsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListObjectsResponse) => void,
+  ): ClientUnaryCall;
+  /** True only when objects exist under key/. */
+  isDirectory(
+    request: IsDirectoryRequest,
+    callback: (error: ServiceError | null, response: IsDirectoryResponse) => void,
+  ): ClientUnaryCall;
+  isDirectory(
+    request: IsDirectoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: IsDirectoryResponse) => void,
+  ): ClientUnaryCall;
+  isDirectory(
+    request: IsDirectoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: IsDirectoryResponse) => void,
+  ): ClientUnaryCall;
+  /** Streams the object's bytes in frames. */
+  openStream(request: OpenStreamRequest, options?: Partial<CallOptions>): ClientReadableStream<OpenStreamResponse>;
+  openStream(
+    request: OpenStreamRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<OpenStreamResponse>;
+  /** Since v4.1: the first frame carries output_artifact, later frames chunks. */
+  saveStream(
+    callback: (error: ServiceError | null, response: SaveArtifactResponse) => void,
+  ): ClientWritableStream<SaveStreamArtifactRequest>;
+  saveStream(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SaveArtifactResponse) => void,
+  ): ClientWritableStream<SaveStreamArtifactRequest>;
+  saveStream(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SaveArtifactResponse) => void,
+  ): ClientWritableStream<SaveStreamArtifactRequest>;
+  saveStream(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SaveArtifactResponse) => void,
+  ): ClientWritableStream<SaveStreamArtifactRequest>;
+  /** Since v4.1. */
+  getCapabilities(
+    request: GetCapabilitiesRequest,
+    callback: (error: ServiceError | null, response: GetCapabilitiesResponse) => void,
+  ): ClientUnaryCall;
+  getCapabilities(
+    request: GetCapabilitiesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetCapabilitiesResponse) => void,
+  ): ClientUnaryCall;
+  getCapabilities(
+    request: GetCapabilitiesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetCapabilitiesResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const ArtifactServiceClient = makeGenericClientConstructor(
+  ArtifactServiceService,
+  "artifact.ArtifactService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ArtifactServiceClient;
+  service: typeof ArtifactServiceService;
+  serviceName: string;
+};
 
 function bytesFromBase64(b64: string): Uint8Array {
   return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));

@@ -1,0 +1,61 @@
+import { createHash } from "node:crypto";
+import {
+  ArtifactServiceClient,
+  OpenStreamRequest,
+  type OpenStreamResponse,
+} from "@argo-artifact-drivers/core/proto";
+import { credentials } from "@grpc/grpc-js";
+
+export interface StreamedFrames {
+  dataFrames: number;
+  maxFrameBytes: number;
+  bytes: number;
+  sha256: string;
+  error: string;
+}
+
+/**
+ * OpenStream through a bare generated client, frame by frame, the way
+ * argo-server reads it, so that frame sizes can be checked.
+ */
+export async function openStreamFrames(
+  socketPath: string,
+  configuration: string,
+  key: string,
+): Promise<StreamedFrames> {
+  const client = new ArtifactServiceClient(`unix:${socketPath}`, credentials.createInsecure(), {
+    "grpc-node.flow_control_window": 8 * 1024 * 1024,
+  });
+  const hash = createHash("sha256");
+  const result: StreamedFrames = {
+    dataFrames: 0,
+    maxFrameBytes: 0,
+    bytes: 0,
+    sha256: "",
+    error: "",
+  };
+  try {
+    const call = client.openStream(
+      OpenStreamRequest.fromPartial({
+        artifact: { name: "conformance", plugin: { name: "conformance", key, configuration } },
+      }),
+    );
+    for await (const frame of call as AsyncIterable<OpenStreamResponse>) {
+      if (frame.error) {
+        result.error = frame.error;
+        break;
+      }
+      if (frame.data.length > 0) {
+        result.dataFrames++;
+        result.maxFrameBytes = Math.max(result.maxFrameBytes, frame.data.length);
+        result.bytes += frame.data.length;
+        hash.update(frame.data);
+      }
+      if (frame.isEnd) break;
+    }
+  } finally {
+    client.close();
+  }
+  result.sha256 = hash.digest("hex");
+  return result;
+}

@@ -1,0 +1,179 @@
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { AdapterCache } from "./adapters.js";
+import { ConfigParser } from "./config.js";
+import type { DriverDefinition } from "./driver.js";
+import { ArtifactServiceService } from "./generated/artifact.js";
+import { createLogger, type Logger } from "./log.js";
+import { allowedSecretSources, SecretResolver } from "./secrets.js";
+import { createArtifactService } from "./service.js";
+
+const USAGE = `usage: <plugin> SOCKET_PATH
+
+Serves Argo Workflows' ArtifactService (gRPC) on the Unix socket SOCKET_PATH.
+Argo starts the image's entrypoint with exactly one argument, the socket path
+/tmp/artifact-plugins/<plugin-name>/socket.
+
+Environment:
+  LOG_LEVEL                        trace, debug, info (default), warn, error
+  ARTIFACT_DRIVER_SECRET_SOURCES   secret references allowed in configurations:
+                                   comma list of kubernetes, env, file
+                                   (default: kubernetes)
+  ARTIFACT_DRIVER_SHUTDOWN_GRACE_SECONDS
+                                   how long calls in flight may finish after
+                                   SIGTERM (default: 10)
+`;
+
+/** HTTP/2 windows large enough that 1 MiB frames are not throttled by flow control. */
+const SERVER_OPTIONS = {
+  "grpc.max_receive_message_length": 16 * 1024 * 1024,
+  "grpc-node.flow_control_window": 8 * 1024 * 1024,
+};
+
+export interface RunningServer {
+  readonly socketPath: string;
+  /** Stops accepting calls, lets calls in flight finish for `graceMs`, then closes everything. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * The entrypoint of every driver image: `serve(driver)` reads the socket path
+ * from the command line, binds before anything slow happens (Argo polls for
+ * the socket), and exits 0 on SIGTERM/SIGINT after draining.
+ */
+export function serve(driver: DriverDefinition, argv = process.argv.slice(2)): void {
+  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const socketArg = argv[0];
+  if (argv.length !== 1 || socketArg === undefined || socketArg.startsWith("-")) {
+    process.stderr.write(
+      `expected exactly one argument, the socket path; got ${argv.length}\n\n${USAGE}`,
+    );
+    process.exit(2);
+  }
+  const logger = createLogger(driver.name);
+  let graceSeconds = Number(process.env.ARTIFACT_DRIVER_SHUTDOWN_GRACE_SECONDS ?? 10);
+  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) graceSeconds = 10;
+
+  startServer(driver, socketArg, logger).then(
+    (server) => {
+      let stopping = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal, graceSeconds }, "stopping: draining calls in flight");
+        server.stop(graceSeconds * 1000).then(
+          () => {
+            logger.info("stopped");
+            process.exit(0);
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, "stopping failed");
+            process.exit(0);
+          },
+        );
+      };
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
+    },
+    (error: unknown) => {
+      logger.fatal({ err: error, socket: socketArg }, "cannot serve on the socket");
+      process.exit(1);
+    },
+  );
+}
+
+/** Binds the ArtifactService for `driver` on `socketPath`; used by `serve` and by tests. */
+export async function startServer(
+  driver: DriverDefinition,
+  socketPath: string,
+  logger: Logger = createLogger(driver.name),
+): Promise<RunningServer> {
+  const started = performance.now();
+  const socket = resolve(socketPath);
+  prepareSocketPath(socket);
+
+  const secrets = new SecretResolver({ allowed: allowedSecretSources() });
+  const adapters = new AdapterCache(driver, secrets, logger);
+  const server = new Server(SERVER_OPTIONS);
+  server.addService(
+    ArtifactServiceService,
+    createArtifactService({
+      driverName: driver.name,
+      logger,
+      parser: new ConfigParser(driver.config),
+      adapters,
+      secrets,
+    }),
+  );
+
+  await new Promise<void>((done, fail) => {
+    server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (error) =>
+      error ? fail(error) : done(),
+    );
+  });
+  // Argo's executor may run as another uid (8737) than the plugin; connecting
+  // to a Unix socket needs write permission, and the folder is pod-private.
+  chmodSync(socket, 0o666);
+  logger.info(
+    { socket, startupMs: Math.round(performance.now() - started) },
+    "serving ArtifactService",
+  );
+
+  // Reflection (grpcurl list/describe) is added after binding: it is not on
+  // Argo's path and parsing its descriptor must not delay the socket.
+  await addReflection(server).catch((error: unknown) =>
+    logger.warn({ err: error }, "gRPC reflection is unavailable"),
+  );
+
+  return {
+    socketPath: socket,
+    async stop(graceMs = 10_000) {
+      await new Promise<void>((done) => {
+        const force = setTimeout(() => {
+          logger.warn({ graceMs }, "calls still in flight after the grace period: cancelling them");
+          server.forceShutdown();
+          done();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          done();
+        });
+      });
+      await adapters.closeAll();
+      try {
+        unlinkSync(socket);
+      } catch {
+        // Already gone: nothing to clean.
+      }
+    },
+  };
+}
+
+/** Creates a missing parent folder and removes a stale socket; refuses to delete anything else. */
+function prepareSocketPath(socket: string): void {
+  mkdirSync(dirname(socket), { recursive: true });
+  let existing: ReturnType<typeof lstatSync> | undefined;
+  try {
+    existing = lstatSync(socket);
+  } catch {
+    return;
+  }
+  if (!existing.isSocket()) {
+    throw new Error(`${socket} exists and is not a socket; refusing to replace it`);
+  }
+  unlinkSync(socket);
+}
+
+async function addReflection(server: Server): Promise<void> {
+  const [{ loadFileDescriptorSetFromBuffer }, { ReflectionService }] = await Promise.all([
+    import("@grpc/proto-loader"),
+    import("@grpc/reflection"),
+  ]);
+  const descriptor = await readFile(new URL("./generated/artifact.binpb", import.meta.url));
+  new ReflectionService(loadFileDescriptorSetFromBuffer(descriptor)).addToServer(server);
+}
