@@ -17,6 +17,8 @@ export interface SftpBackend {
   port: number;
   username: string;
   password: string;
+  /** Process id of the listening sshd; its children serve one connection each. */
+  sshdPid: number;
   /** Folder owned by the test user, for basePath. */
   dataDir: string;
   /** Folder owned by root that the test user may read but not write. */
@@ -217,6 +219,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("sftp", {
     host: "127.0.0.1",
     port,
+    sshdPid: sshd.pid ?? 0,
     username: USERNAME,
     password: PASSWORD,
     dataDir,

@@ -19,17 +19,25 @@ export async function freshBase(): Promise<string> {
   return path;
 }
 
-/** The configuration (JSON, which is YAML) for the test backend, with password login and a pinned host key. */
+/**
+ * The configuration for the test backend, with password login and pinned host
+ * keys: one YAML line per field (values in JSON, which YAML reads), so that
+ * lines can be appended. Fields set to undefined are left out.
+ */
 export function configuration(fields: Record<string, unknown> = {}): string {
   const sftp = backend();
-  return JSON.stringify({
+  const all: Record<string, unknown> = {
     host: sftp.host,
     port: sftp.port,
     username: sftp.username,
     passwordSecret: { file: sftp.files.password },
     knownHostsSecret: { file: sftp.files.knownHosts },
     ...fields,
-  });
+  };
+  return Object.entries(all)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => `${name}: ${JSON.stringify(value)}`)
+    .join("\n");
 }
 
 /** Starts the real plugin on a fresh socket. */
