@@ -11,6 +11,7 @@ import { openStreamFrames } from "./frames.js";
 import { PluginProcess } from "./plugin-process.js";
 
 export { sha256File, treeDigest, writeRandomFile, writeTree } from "./files.js";
+export { type KubernetesStandIn, startKubernetesStandIn } from "./kubernetes-stand-in.js";
 export { PluginProcess } from "./plugin-process.js";
 
 /** What a driver may declare it cannot do; the kit then reports the scenario as not run, with the reason. */

@@ -74,7 +74,8 @@ export class ConfigParser {
   }
 
   private validate(value: unknown): ParsedConfig {
-    const result = this.schema.safeParse(value);
+    // reportInput only tells a missing field from a wrong one; inputs are never printed.
+    const result = this.schema.safeParse(value, { reportInput: true });
     if (result.success) return result.data as ParsedConfig;
     const problems = result.error.issues.map((issue) => describeIssue(issue, this.schema));
     throw new DriverError("invalid-config", `invalid configuration: ${problems.join("; ")}`);

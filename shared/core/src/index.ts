@@ -4,6 +4,6 @@ export { type AdapterContext, type DriverDefinition, defineDriver } from "./driv
 export { asDriverError, DriverError, type ErrorCode, networkErrorCode } from "./errors.js";
 export { normalizeKey } from "./keys.js";
 export type { Logger } from "./log.js";
-export { SecretRef, secretRef } from "./secrets.js";
+export { allowedSecretSources, SecretRef, SecretResolver, secretRef } from "./secrets.js";
 export { type RunningServer, serve, startServer } from "./serve.js";
 export { FRAME_BYTES } from "./service.js";
