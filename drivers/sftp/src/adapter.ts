@@ -13,7 +13,7 @@ import ssh2 from "ssh2";
 import { connect, type Session } from "./connection.js";
 import { requestError, SFTP_STATUS, statusOf } from "./errors.js";
 import type { HostKeyPolicy } from "./host-key.js";
-import { PipelinedReadStream, pipelinedWrite } from "./transfer.js";
+import { CHUNK_SIZE, PipelinedReadStream, pipelinedWrite } from "./transfer.js";
 
 export interface SftpAdapterOptions {
   host: string;
@@ -187,7 +187,7 @@ export class SftpAdapter implements StorageAdapter {
       this.atomically(session, path, async (temp) => {
         await this.ensureParent(session, temp);
         await session.request<void>((sftp, done) =>
-          sftp.fastPut(filePath, temp, { concurrency: 16, chunkSize: 64 * 1024 }, (error) =>
+          sftp.fastPut(filePath, temp, { concurrency: 16, chunkSize: CHUNK_SIZE }, (error) =>
             done(error),
           ),
         );
@@ -218,7 +218,7 @@ export class SftpAdapter implements StorageAdapter {
           sftp.fastGet(
             path,
             filePath,
-            { concurrency: 16, chunkSize: 64 * 1024, fileSize: stats.size },
+            { concurrency: 16, chunkSize: CHUNK_SIZE, fileSize: stats.size },
             (error) => done(error),
           ),
         )

@@ -7,7 +7,7 @@ import { SFTP_STATUS, statusOf } from "./errors.js";
  * flight at once, since one request at a time waits a round trip per chunk.
  * ssh2's own streams keep a single request in flight.
  */
-export const CHUNK_SIZE = 64 * 1024;
+export const CHUNK_SIZE = 128 * 1024;
 export const REQUESTS_IN_FLIGHT = 16;
 
 interface PendingRead {
