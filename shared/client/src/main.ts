@@ -216,6 +216,7 @@ Examples:
         label: `reading key ${options.key}`,
         counting: true,
       });
+      let readerLeft = false;
       try {
         await pipeline(
           client.openStream(options.key),
@@ -231,12 +232,15 @@ Examples:
       } catch (error) {
         // The reader went away (`| head`): as for cat(1), that is not a failure of the plugin.
         if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
+        readerLeft = true;
       } finally {
         progress.stop();
       }
+      const outcome = readerLeft ? "stopped after reading" : "read";
+      const reason = readerLeft ? " (the reader closed the pipe)" : "";
       note(
         options,
-        `read ${formatBytes(bytes)} from key "${options.key}" ${timing(started, bytes)}`,
+        `${outcome} ${formatBytes(bytes)} from key "${options.key}" ${timing(started, bytes)}${reason}`,
       );
     });
   });

@@ -247,6 +247,16 @@ describe("against the local reference plugin", () => {
     expect(badKey.stderr).toMatch(/invalid key/i);
   });
 
+  test("cat into a reader that leaves early (| head) exits 0", async () => {
+    await writeFile(join(dir, "store", "long.bin"), randomBytes(16 * MiB));
+    const { stdout, stderr } = await promisify(execFile)("bash", [
+      "-c",
+      `set -o pipefail; ${process.execPath} ${CLI} cat --socket ${socket} --config ${join(dir, "local.yaml")} --key long.bin | head -c 10 | wc -c`,
+    ]);
+    expect(stdout.trim()).toBe("10");
+    expect(stderr).toContain("(the reader closed the pipe)");
+  });
+
   test("--quiet prints only results", async () => {
     await writeFile(join(dir, "store", "q.txt"), "q");
     const result = await runCli(["cat", ...common, "--key", "q.txt", "--quiet"]);

@@ -6,7 +6,7 @@ export default function setup(): void {
   for (const entrypoint of [CLI, LOCAL_PLUGIN]) {
     if (!existsSync(entrypoint)) {
       throw new Error(
-        `${entrypoint} is not built: run \`pnpm turbo run build --filter @argo-artifact-drivers/client...\` (or \`pnpm turbo run test --filter @argo-artifact-drivers/client\`, which builds first)`,
+        `${entrypoint} is not built: run the tests with \`pnpm turbo run test --filter @argo-artifact-drivers/client\`, which builds the client and the local plugin first`,
       );
     }
   }
