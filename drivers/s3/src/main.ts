@@ -1,0 +1,4 @@
+import { serve } from "@argo-artifact-drivers/core";
+import { driver } from "./driver.js";
+
+serve(driver);

@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    globalSetup: ["test/global-setup.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // One moto server serves every file; on 2 cores, files in parallel only add noise.
+    fileParallelism: false,
+  },
+});
