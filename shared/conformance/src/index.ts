@@ -34,7 +34,7 @@ export interface ConformanceOptions {
   lacks?: Partial<Record<Capability, string>>;
   /** Size of the large-file scenarios; at least 50 MiB. Default 56 MiB. */
   largeFileBytes?: number;
-  /** Size S of the memory scenario, which compares streaming S and 4S. Default 48 MiB. */
+  /** Size S of the memory scenario, which compares streaming S and 4S. Default 64 MiB. */
   memoryProbeBytes?: number;
 }
 
@@ -64,7 +64,7 @@ const SCENARIO_TIMEOUT_MS = 240_000;
  */
 export function describeConformance(options: ConformanceOptions): void {
   const largeFileBytes = Math.max(options.largeFileBytes ?? 56 * MiB, 50 * MiB);
-  const memoryProbeBytes = options.memoryProbeBytes ?? 48 * MiB;
+  const memoryProbeBytes = options.memoryProbeBytes ?? 64 * MiB;
   const run = randomBytes(4).toString("hex");
   const key = (name: string) => `conformance-${run}/${name}`;
 
@@ -508,8 +508,9 @@ export function describeConformance(options: ConformanceOptions): void {
           console.log(
             `[${options.driver}] peak RSS streaming ${memoryProbeBytes / MiB} MiB: ${Math.round(peakSmall / MiB)} MiB; ${(4 * memoryProbeBytes) / MiB} MiB: ${Math.round(peakLarge / MiB)} MiB`,
           );
-          // Buffering would add about 3S; allow noise of S/2.
-          expect(growth).toBeLessThan(memoryProbeBytes / 2);
+          // Buffering the artifact would add about 3S; garbage collection
+          // timing alone moves the peak by tens of MiB, so allow up to S.
+          expect(growth).toBeLessThan(memoryProbeBytes);
         },
       );
     });

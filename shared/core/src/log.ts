@@ -7,12 +7,11 @@ export type Logger = pino.Logger;
  * LOG_LEVEL. Synchronous writes: a plugin logs one line per call, and a line
  * must not be lost when the process exits on SIGTERM.
  */
-export function createLogger(name: string): Logger {
+export function createLogger(): Logger {
   return pino(
     {
-      name,
       level: process.env.LOG_LEVEL ?? "info",
-      base: { driver: name },
+      base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

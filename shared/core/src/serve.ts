@@ -2,13 +2,10 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { AdapterCache } from "./adapters.js";
-import { ConfigParser } from "./config.js";
+import type { AdapterCache } from "./adapters.js";
 import type { DriverDefinition } from "./driver.js";
-import { ArtifactServiceService } from "./generated/artifact.js";
+import { type ArtifactServiceServer, ArtifactServiceService } from "./generated/artifact.js";
 import { createLogger, type Logger } from "./log.js";
-import { allowedSecretSources, SecretResolver } from "./secrets.js";
-import { createArtifactService } from "./service.js";
 
 const USAGE = `usage: <plugin> SOCKET_PATH
 
@@ -38,12 +35,16 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** A driver, or a function that imports it: importing late lets the socket bind first. */
+export type DriverSource = DriverDefinition | (() => Promise<DriverDefinition>);
+
 /**
- * The entrypoint of every driver image: `serve(driver)` reads the socket path
- * from the command line, binds before anything slow happens (Argo polls for
- * the socket), and exits 0 on SIGTERM/SIGINT after draining.
+ * The entrypoint of every driver image: `serve(() => import("./driver.js")...)`
+ * reads the socket path from the command line, binds before anything slow
+ * happens (Argo polls for the socket), and exits 0 on SIGTERM/SIGINT after
+ * draining.
  */
-export function serve(driver: DriverDefinition, argv = process.argv.slice(2)): void {
+export function serve(driver: DriverSource, argv = process.argv.slice(2)): void {
   if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) {
     process.stdout.write(USAGE);
     process.exit(0);
@@ -55,7 +56,7 @@ export function serve(driver: DriverDefinition, argv = process.argv.slice(2)): v
     );
     process.exit(2);
   }
-  const logger = createLogger(driver.name);
+  const logger = createLogger();
   let graceSeconds = Number(process.env.ARTIFACT_DRIVER_SHUTDOWN_GRACE_SECONDS ?? 10);
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) graceSeconds = 10;
 
@@ -89,27 +90,24 @@ export function serve(driver: DriverDefinition, argv = process.argv.slice(2)): v
 
 /** Binds the ArtifactService for `driver` on `socketPath`; used by `serve` and by tests. */
 export async function startServer(
-  driver: DriverDefinition,
+  driver: DriverSource,
   socketPath: string,
-  logger: Logger = createLogger(driver.name),
+  logger: Logger = createLogger(),
 ): Promise<RunningServer> {
   const started = performance.now();
   const socket = resolve(socketPath);
   prepareSocketPath(socket);
 
-  const secrets = new SecretResolver({ allowed: allowedSecretSources() });
-  const adapters = new AdapterCache(driver, secrets, logger);
+  // The service (configuration schemas, YAML, secrets, the driver itself) is
+  // loaded while the socket already accepts connections; calls that arrive
+  // first wait for it.
+  let adapters: AdapterCache | undefined;
+  const service = loadService(driver, logger).then((loaded) => {
+    adapters = loaded.adapters;
+    return loaded.service;
+  });
   const server = new Server(SERVER_OPTIONS);
-  server.addService(
-    ArtifactServiceService,
-    createArtifactService({
-      driverName: driver.name,
-      logger,
-      parser: new ConfigParser(driver.config),
-      adapters,
-      secrets,
-    }),
-  );
+  server.addService(ArtifactServiceService, deferred(service));
 
   await new Promise<void>((done, fail) => {
     server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (error) =>
@@ -126,9 +124,10 @@ export async function startServer(
 
   // Reflection (grpcurl list/describe) is added after binding: it is not on
   // Argo's path and parsing its descriptor must not delay the socket.
-  await addReflection(server).catch((error: unknown) =>
+  const reflection = addReflection(server).catch((error: unknown) =>
     logger.warn({ err: error }, "gRPC reflection is unavailable"),
   );
+  await Promise.all([service, reflection]);
 
   return {
     socketPath: socket,
@@ -144,7 +143,7 @@ export async function startServer(
           done();
         });
       });
-      await adapters.closeAll();
+      await adapters?.closeAll();
       try {
         unlinkSync(socket);
       } catch {
@@ -152,6 +151,49 @@ export async function startServer(
       }
     },
   };
+}
+
+async function loadService(
+  source: DriverSource,
+  logger: Logger,
+): Promise<{ service: ArtifactServiceServer; adapters: AdapterCache }> {
+  const [
+    driver,
+    { AdapterCache },
+    { ConfigParser },
+    { allowedSecretSources, SecretResolver },
+    { createArtifactService },
+  ] = await Promise.all([
+    typeof source === "function" ? source() : source,
+    import("./adapters.js"),
+    import("./config.js"),
+    import("./secrets.js"),
+    import("./service.js"),
+  ]);
+  const driverLogger = logger.child({ driver: driver.name });
+  const secrets = new SecretResolver({ allowed: allowedSecretSources() });
+  const adapters = new AdapterCache(driver, secrets, driverLogger);
+  const service = createArtifactService({
+    driverName: driver.name,
+    logger: driverLogger,
+    parser: new ConfigParser(driver.config),
+    adapters,
+    secrets,
+  });
+  return { service, adapters };
+}
+
+/** Handlers that wait for the real ones: the same methods, each delegating once `service` is loaded. */
+function deferred(service: Promise<ArtifactServiceServer>): ArtifactServiceServer {
+  const handlers: Record<string, (call: never, callback: never) => void> = {};
+  for (const method of Object.keys(ArtifactServiceService)) {
+    handlers[method] = (call, callback) => {
+      void service.then((loaded) =>
+        (loaded[method] as (call: never, callback: never) => void)(call, callback),
+      );
+    };
+  }
+  return handlers as unknown as ArtifactServiceServer;
 }
 
 /** Creates a missing parent folder and removes a stale socket; refuses to delete anything else. */

@@ -1,5 +1,6 @@
 import { lstat } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { StorageAdapter } from "./adapter.js";
 import type { AdapterCache } from "./adapters.js";
@@ -20,6 +21,8 @@ import { loadFile, loadTree, saveFile, saveTree, type TransferContext } from "./
 
 /** OpenStream frame size: well under gRPC's 4 MiB default message limit. */
 export const FRAME_BYTES = 1024 * 1024;
+/** How long a SaveStream that ended waits for a late cancellation before it commits. */
+const CANCEL_GRACE_MS = 50;
 /** Frames handed to gRPC but not yet flushed; bounds memory whatever the artifact's size. */
 const FRAMES_IN_FLIGHT = 2;
 
@@ -264,25 +267,19 @@ export function createArtifactService(deps: ServiceDependencies): ArtifactServic
           let bytes = 0;
           return run("SaveStream", artifact, signal, async (scope) => {
             const leading = first.done ? undefined : first.value.chunk;
-            // grpc-js destroys a cancelled call's stream without ending its
-            // iterator; racing the abort lets the write fail (and clean up)
-            // instead of waiting forever for the next frame.
-            const cancelled = new Promise<never>((_, reject) => {
-              signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-            });
-            cancelled.catch(() => {});
             async function* chunks(): AsyncGenerator<Buffer> {
               if (leading && leading.length > 0) {
                 bytes += leading.length;
                 yield leading;
               }
               for (;;) {
-                const next = await Promise.race([frames.next(), cancelled]);
+                const next = await nextUnlessAborted(frames, signal);
                 if (next.done) {
-                  // A client's RST_STREAM (cancel) also ends the stream in Node's
-                  // http2, with the cancellation reported just after: look once
-                  // more before calling the stream complete and committing it.
-                  await new Promise((resolve) => setImmediate(resolve));
+                  // A Node (grpc-js) client's cancel sends END_STREAM just
+                  // before RST_STREAM, so the stream looks complete for a
+                  // moment: wait briefly for a cancellation before committing.
+                  // (grpc-go, Argo's client, sends RST_STREAM alone.)
+                  await sleep(CANCEL_GRACE_MS);
                   signal.throwIfAborted();
                   return;
                 }
@@ -309,6 +306,34 @@ export function createArtifactService(deps: ServiceDependencies): ArtifactServic
       callback(null, { supportsSaveStream: true });
     },
   };
+}
+
+/**
+ * The next frame, or the abort reason if the call is cancelled first. grpc-js
+ * destroys a cancelled call's stream without ending its iterator, so the write
+ * would otherwise wait forever. (Not `Promise.race` with one long-lived abort
+ * promise: every race would leave a reaction on it holding its frame, and
+ * memory would grow with the artifact.)
+ */
+function nextUnlessAborted<T>(
+  frames: AsyncIterator<T>,
+  signal: AbortSignal,
+): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    frames.next().then(
+      (next) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(next);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function notFound(key: string): DriverError {

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs everything the tests need and runs every test: lint and type checks,
+# the TypeScript suites (core, client, conformance kit against every driver
+# and its real backend), the Go interop tests with Argo's own client, and the
+# container images built and run with podman. Ends with one summary line.
+# Needs only Node and npm on a Debian/Ubuntu machine, as root (apt installs
+# the backends' servers); idempotent and fast on a machine that ran it before.
+set -euo pipefail
+source "$(dirname "$0")/toolchain.sh"
+cd "$repo_root"
+started=$SECONDS
+step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - started))"; }
+
+results="$repo_root/.cache/test-results"
+rm -rf "$results" shared/*/.test-results drivers/*/.test-results && mkdir -p "$results"
+
+step "installing workspace packages"
+pnpm install --frozen-lockfile
+
+step "checking generated code, formatting and lint"
+pnpm proto:check
+pnpm lint
+
+step "building and type-checking"
+pnpm turbo run build typecheck --output-logs=errors-only
+
+step "installing test backends and tools"
+for setup in drivers/*/test/setup-backend.sh; do
+  echo "-- $setup"
+  bash "$setup"
+done
+bash scripts/install-go-tools.sh
+
+step "TypeScript tests (every package, one at a time)"
+pnpm turbo run test --concurrency=1 -- --reporter=default --reporter=json \
+  --outputFile.json=.test-results/vitest.json || ts_failed=1
+# turbo runs each script in its package folder; collect the JSON reports.
+for report in shared/*/.test-results/vitest.json drivers/*/.test-results/vitest.json; do
+  [ -f "$report" ] && cp "$report" "$results/vitest-$(basename "$(dirname "$(dirname "$report")")").json"
+done
+
+step "Go interop tests (Argo's own plugin client against every driver)"
+bash shared/interop-go/run.sh -json >"$results/go-test.json" || go_failed=1
+node scripts/go-test-summary.mjs "$results/go-test.json"
+
+step "container images (podman)"
+bash docker/build.sh
+bash docker/test.sh 2>&1 | tee "$results/containers.txt" || containers_failed=1
+
+step "done"
+node scripts/summarize-tests.mjs "$results"
+if [ -n "${ts_failed:-}${go_failed:-}${containers_failed:-}" ]; then
+  echo "some tests failed (TypeScript: ${ts_failed:-0}, Go: ${go_failed:-0}, containers: ${containers_failed:-0})" >&2
+  exit 1
+fi
