@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { PluginProcess } from "@argo-artifact-drivers/conformance";
 import SftpClient from "ssh2-sftp-client";
 
@@ -53,11 +54,8 @@ try {
     direct.fastGet(`${base}/direct/big.bin`, join(work, "direct-get.bin")),
   );
   await rm(join(work, "direct-get.bin"));
-  const directStream = await timed(async () => {
-    for await (const _ of direct.createReadStream(`${base}/direct/big.bin`)) {
-      // drain
-    }
-  });
+  const sink = () => new Writable({ write: (_chunk, _encoding, done) => done() });
+  const directStream = await timed(() => direct.get(`${base}/direct/big.bin`, sink()));
   await direct.end();
 
   await mkdir(join(work, "s"));
@@ -97,7 +95,7 @@ try {
     `  Load        plugin ${rate(load)} MB/s   direct fastGet ${rate(directGet)} MB/s   (${pct(load, directGet)})`,
   );
   console.log(
-    `  OpenStream  plugin ${rate(stream)} MB/s   direct createReadStream ${rate(directStream)} MB/s   (${pct(stream, directStream)})`,
+    `  OpenStream  plugin ${rate(stream)} MB/s   direct get to a stream ${rate(directStream)} MB/s   (${pct(stream, directStream)})`,
   );
   console.log(
     `  Directory of ${fileCount} files: Save ${(treeSave / 1000).toFixed(2)} s, Load ${(treeLoad / 1000).toFixed(2)} s`,
