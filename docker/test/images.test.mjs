@@ -1,0 +1,429 @@
+// Black-box tests of the driver images, run the way Argo runs them: the
+// plugin container gets the socket path as its only argument and shares the
+// socket folder (an emptyDir in a pod) with an executor container that runs
+// as another uid. Run by docker/test.sh after docker/build.sh.
+//
+// Environment: IMAGE_TEST_DRIVERS (space-separated), NODE_IMAGE, IMAGE_PREFIX,
+// DRIVER_TAG, IMAGE_TEST_RESULTS (JSON file for the summary), CONTAINERS_CONF.
+import assert from "node:assert/strict";
+import { execFile as execFileCallback, spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { connect } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const execFile = promisify(execFileCallback);
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const clientMain = join(repoRoot, "shared/client/dist/main.js");
+
+const PLUGIN_UID = 8737;
+/** The executor container's uid in these tests: neither root nor the plugin's. */
+const EXECUTOR_UID = 4321;
+const drivers = required("IMAGE_TEST_DRIVERS").split(/\s+/).filter(Boolean);
+const nodeImage = required("NODE_IMAGE");
+const imagePrefix = required("IMAGE_PREFIX");
+const driverTag = required("DRIVER_TAG");
+const results = { drivers: {} };
+
+/**
+ * A configuration per driver whose backend is unreachable from the container
+ * (it has no network): the first call must load the driver's lazily imported
+ * SDK chunk and fail with a connection error naming the target, which proves
+ * the bundle's SDK part loads and runs. Drivers not listed get start-up checks.
+ */
+const UNREACHABLE = {
+  s3: {
+    env: { ARTIFACT_DRIVER_SECRET_SOURCES: "env", TEST_KEY_ID: "id", TEST_SECRET: "secret" },
+    config: [
+      "endpoint: 127.0.0.1:9",
+      "insecure: true",
+      "bucket: image-test",
+      "accessKeySecret: {env: TEST_KEY_ID}",
+      "secretKeySecret: {env: TEST_SECRET}",
+      "retry: {attempts: 1}",
+    ].join("\n"),
+    target: 'bucket "image-test" at http://127.0.0.1:9',
+  },
+  sftp: {
+    env: { ARTIFACT_DRIVER_SECRET_SOURCES: "env", TEST_PASSWORD: "password" },
+    config: [
+      "host: 127.0.0.1",
+      "port: 9",
+      "username: tester",
+      "passwordSecret: {env: TEST_PASSWORD}",
+      "insecureIgnoreHostKey: true",
+      "connectTimeoutSeconds: 5",
+      "retry: {attempts: 1}",
+    ].join("\n"),
+    target: "sftp://tester@127.0.0.1:9",
+  },
+};
+
+after(() => {
+  writeFileSync(required("IMAGE_TEST_RESULTS"), `${JSON.stringify(results, null, 2)}\n`);
+});
+
+test("every driver's Dockerfile is the same file", () => {
+  const files = drivers.map((name) => readFileSync(join(repoRoot, "drivers", name, "Dockerfile")));
+  for (const [index, file] of files.entries()) {
+    assert.ok(
+      file.equals(files[0]),
+      `drivers/${drivers[index]}/Dockerfile differs from drivers/${drivers[0]}/Dockerfile`,
+    );
+  }
+});
+
+for (const name of drivers) {
+  describe(`image ${imagePrefix}/${name}:${driverTag}`, () => {
+    const image = `${imagePrefix}/${name}:${driverTag}`;
+    const container = `argo-driver-image-test-${name}-${process.pid}`;
+    const numbers = {};
+    results.drivers[name] = numbers;
+    // What a pod shares: the socket folder (emptyDir) and, for Save/Load, the
+    // artifact folder, mounted at the same path in both containers.
+    const work = mkdtempSync(`/tmp/argo-driver-image-test-${name}-`);
+    const socketDir = join(work, "plugins", name);
+    const shared = join(work, "shared");
+    const socketInContainer = `/tmp/artifact-plugins/${name}/socket`;
+    const socketOnHost = join(socketDir, "socket");
+    const unreachable = UNREACHABLE[name];
+
+    before(async () => {
+      chmodSync(work, 0o755);
+      mkdirSync(socketDir, { recursive: true });
+      chmodSync(join(work, "plugins"), 0o755);
+      chownSync(socketDir, PLUGIN_UID, PLUGIN_UID);
+      mkdirSync(shared);
+      chmodSync(shared, 0o777);
+      await podman(["rm", "--force", "--ignore", container]);
+
+      const env = Object.entries(unreachable?.env ?? {}).flatMap(([key, value]) => [
+        "--env",
+        `${key}=${value}`,
+      ]);
+      const started = performance.now();
+      const run = podman([
+        "run",
+        "--detach",
+        `--name=${container}`,
+        "--network=none",
+        ...env,
+        "--volume",
+        `${socketDir}:/tmp/artifact-plugins/${name}`,
+        "--volume",
+        `${shared}:${shared}`,
+        image,
+        socketInContainer,
+      ]);
+      await waitFor(() => existsSync(socketOnHost), 15_000, `${socketOnHost} to appear`);
+      numbers.runToSocketMs = Math.round(performance.now() - started);
+      await waitFor(() => canConnect(socketOnHost), 5_000, `${socketOnHost} to accept`);
+      numbers.runToConnectableMs = Math.round(performance.now() - started);
+      await run;
+    });
+
+    after(async () => {
+      await podman(["rm", "--force", "--ignore", container]).catch(() => {});
+      rmSync(work, { recursive: true, force: true });
+    });
+
+    test("binds its socket soon after podman run, and says so in its log", async () => {
+      // The line is written just after binding and reaches podman's log file a little later.
+      let serving;
+      await waitFor(
+        async () => {
+          serving = (await logLines(container)).find(
+            (line) => line.msg === "serving ArtifactService",
+          );
+          return serving !== undefined;
+        },
+        5_000,
+        "the 'serving ArtifactService' log line",
+      );
+      assert.equal(serving.socket, socketInContainer);
+      numbers.bindInProcessMs = serving.startupMs;
+      const startedAt = await podman([
+        "inspect",
+        "--format",
+        '{{.State.StartedAt.Format "2006-01-02T15:04:05.000Z07:00"}}',
+        container,
+      ]);
+      numbers.containerStartToServingMs = Date.parse(serving.time) - Date.parse(startedAt.trim());
+      // Argo polls once a second; a socket within the first poll costs nothing.
+      assert.ok(numbers.runToSocketMs < 10_000, `socket after ${numbers.runToSocketMs} ms`);
+    });
+
+    test("starts with no warnings (reflection and every start-up path work bundled)", async () => {
+      // Reflection is set up just after binding; give it a moment.
+      await new Promise((done) => setTimeout(done, 300));
+      const problems = (await logLines(container)).filter((line) =>
+        ["warn", "error", "fatal"].includes(line.level),
+      );
+      assert.deepEqual(problems, []);
+    });
+
+    test("answers gRPC reflection (grpcurl list) with artifact.ArtifactService", async () => {
+      assert.ok((await listServices(socketOnHost)).includes("artifact.ArtifactService"));
+    });
+
+    test(`runs as uid ${PLUGIN_UID}, not root`, async () => {
+      const pid = (await podman(["inspect", "--format", "{{.State.Pid}}", container])).trim();
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const uids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status);
+      assert.ok(uids, `no Uid line in /proc/${pid}/status`);
+      assert.deepEqual(uids.slice(1).map(Number), [PLUGIN_UID, PLUGIN_UID, PLUGIN_UID, PLUGIN_UID]);
+      assert.match(readFileSync(`/proc/${pid}/cmdline`, "utf8"), /^node\0\/app\/main\.mjs\0/);
+    });
+
+    test("the socket is a socket that any uid may connect to (mode 0666)", () => {
+      const info = statSync(socketOnHost);
+      assert.ok(info.isSocket());
+      assert.equal(info.uid, PLUGIN_UID);
+      assert.equal(info.mode & 0o777, 0o666);
+    });
+
+    if (name === "local") {
+      test(`Save from an executor container running as uid ${EXECUTOR_UID}, then Load, returns the same bytes`, async () => {
+        const input = join(shared, "input.bin");
+        const tree = join(shared, "tree");
+        writeFileSync(input, randomBytes(8 * 1024 * 1024), { mode: 0o644 });
+        mkdirSync(join(tree, "sub"), { recursive: true });
+        chmodSync(tree, 0o755);
+        chmodSync(join(tree, "sub"), 0o755);
+        writeFileSync(join(tree, "a.txt"), "a\n", { mode: 0o644 });
+        writeFileSync(join(tree, "sub", "b.txt"), "b\n", { mode: 0o644 });
+        const common = ["--socket", socketInContainer, "--config-text", "root: /tmp", "--quiet"];
+
+        // The executor: another container, another uid, same socket folder.
+        const executor = [
+          "run",
+          "--rm",
+          "--network=none",
+          `--user=${EXECUTOR_UID}:${EXECUTOR_UID}`,
+          "--volume",
+          `${repoRoot}:${repoRoot}:ro`,
+          "--volume",
+          `${socketDir}:/tmp/artifact-plugins/${name}`,
+          "--volume",
+          `${shared}:${shared}`,
+          nodeImage,
+          "node",
+          clientMain,
+        ];
+        let started = performance.now();
+        await podman([
+          ...executor,
+          "save",
+          ...common,
+          "--key",
+          "image-test/input.bin",
+          "--path",
+          input,
+        ]);
+        await podman([...executor, "save", ...common, "--key", "image-test/tree", "--path", tree]);
+        numbers.executorSaveMs = Math.round(performance.now() - started);
+
+        // And from the host as root, through the socket's host path.
+        const fromHost = [
+          "--socket",
+          socketOnHost,
+          "--plugin-name",
+          name,
+          "--config-text",
+          "root: /tmp",
+          "--quiet",
+        ];
+        started = performance.now();
+        await run(process.execPath, [
+          clientMain,
+          "load",
+          ...fromHost,
+          "--key",
+          "image-test/input.bin",
+          "--path",
+          join(shared, "output.bin"),
+        ]);
+        await run(process.execPath, [
+          clientMain,
+          "load",
+          ...fromHost,
+          "--key",
+          "image-test/tree",
+          "--path",
+          join(shared, "tree-out"),
+        ]);
+        numbers.hostLoadMs = Math.round(performance.now() - started);
+
+        assert.equal(sha256(join(shared, "output.bin")), sha256(input));
+        assert.equal(readFileSync(join(shared, "tree-out", "a.txt"), "utf8"), "a\n");
+        assert.equal(readFileSync(join(shared, "tree-out", "sub", "b.txt"), "utf8"), "b\n");
+        assert.equal(
+          statSync(join(shared, "output.bin")).uid,
+          PLUGIN_UID,
+          "the plugin writes Load results as itself",
+        );
+      });
+    }
+
+    if (unreachable) {
+      test("its first call loads the bundled SDK and reports the unreachable backend by name", async () => {
+        const started = performance.now();
+        const call = await run(
+          process.execPath,
+          [
+            clientMain,
+            "ls",
+            "--socket",
+            socketOnHost,
+            "--plugin-name",
+            name,
+            "--config-text",
+            unreachable.config,
+            "--key",
+            "image-test",
+            "--quiet",
+            "--timeout",
+            "60",
+          ],
+          { allowFailure: true },
+        );
+        numbers.unreachableCallMs = Math.round(performance.now() - started);
+        assert.equal(
+          call.code,
+          1,
+          `expected the call to fail (exit 1); got ${call.code}: ${call.stderr}`,
+        );
+        assert.ok(
+          call.stderr.includes(unreachable.target),
+          `the error does not name ${unreachable.target}: ${call.stderr}`,
+        );
+        assert.match(call.stderr, /ECONNREFUSED.*\[unavailable\]/, call.stderr);
+        const problems = (await logLines(container)).filter((line) => line.level === "fatal");
+        assert.deepEqual(problems, []);
+      });
+    }
+
+    test("podman stop (SIGTERM) exits 0 and removes the socket", async () => {
+      const started = performance.now();
+      await podman(["stop", "--time=10", container]);
+      numbers.stopMs = Math.round(performance.now() - started);
+      const exitCode = (
+        await podman(["inspect", "--format", "{{.State.ExitCode}}", container])
+      ).trim();
+      assert.equal(exitCode, "0");
+      assert.equal(existsSync(socketOnHost), false, "the socket is still there");
+      const lines = await logLines(container);
+      assert.ok(
+        lines.some((line) => line.msg === "stopped"),
+        "no 'stopped' log line",
+      );
+    });
+  });
+}
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set; run this through docker/test.sh`);
+  return value;
+}
+
+async function podman(args) {
+  const { stdout } = await execFile("podman", args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+async function logLines(container) {
+  const { stdout, stderr } = await execFile("podman", ["logs", container], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return `${stdout}\n${stderr}`
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line));
+}
+
+function run(command, args, { allowFailure = false } = {}) {
+  return new Promise((done, fail) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    child.on("error", fail);
+    child.on("close", (code) => {
+      if (code !== 0 && !allowFailure) {
+        fail(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr}`));
+      } else {
+        done({ code, stdout, stderr });
+      }
+    });
+  });
+}
+
+function canConnect(socketPath) {
+  return new Promise((done) => {
+    const socket = connect(socketPath);
+    socket.once("connect", () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once("error", () => done(false));
+  });
+}
+
+async function waitFor(check, timeoutMs, what) {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline)
+      throw new Error(`gave up waiting ${timeoutMs} ms for ${what}`);
+    await new Promise((done) => setTimeout(done, 5));
+  }
+}
+
+/** What `grpcurl -unix <socket> list` does, with the core's own grpc-js. */
+async function listServices(socketPath) {
+  const fromCore = createRequire(join(repoRoot, "shared/core/package.json"));
+  const grpc = fromCore("@grpc/grpc-js");
+  const protoLoader = fromCore("@grpc/proto-loader");
+  const reflectionRoot = dirname(fromCore.resolve("@grpc/reflection/package.json"));
+  const definition = protoLoader.loadSync(
+    join(reflectionRoot, "build/proto/grpc/reflection/v1/reflection.proto"),
+  );
+  const { ServerReflection } = grpc.loadPackageDefinition(definition).grpc.reflection.v1;
+  const client = new ServerReflection(`unix:${socketPath}`, grpc.credentials.createInsecure());
+  try {
+    return await new Promise((done, fail) => {
+      const call = client.ServerReflectionInfo();
+      call.on("data", (response) => {
+        done(response.listServicesResponse?.service.map((service) => service.name) ?? []);
+        call.end();
+      });
+      call.on("error", fail);
+      call.write({ listServices: "" });
+    });
+  } finally {
+    client.close();
+  }
+}
+
+function sha256(path) {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
