@@ -1,4 +1,4 @@
 import { serve } from "@argo-artifact-drivers/core";
-import { driver } from "./driver.js";
 
-serve(driver);
+// The driver (its schema and SDK) is imported after the socket is bound.
+serve(() => import("./driver.js").then((module) => module.driver));
