@@ -420,6 +420,17 @@ export function describeConformance(options: ConformanceOptions): void {
     });
 
     describe("process", () => {
+      scenario("a wrong number of arguments prints usage and exits non-zero", [], async () => {
+        for (const args of [[], ["a.sock", "extra"]]) {
+          const result = await runEntrypoint(options.entrypoint, args);
+          expect(result.code).toBe(2);
+          expect(result.stderr).toMatch(/usage: .*SOCKET_PATH/);
+        }
+        const help = await runEntrypoint(options.entrypoint, ["--help"]);
+        expect(help.code).toBe(0);
+        expect(help.stdout).toMatch(/ARTIFACT_DRIVER_SECRET_SOURCES/);
+      });
+
       scenario("replaces a stale socket file left by a killed plugin", [], async () => {
         const first = await startPlugin("stale");
         await first.stop("SIGKILL");
@@ -514,6 +525,27 @@ export function describeConformance(options: ConformanceOptions): void {
         },
       );
     });
+  });
+}
+
+/** Runs the entrypoint to completion with `args`; for the command-line checks. */
+function runEntrypoint(
+  entrypoint: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [entrypoint, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk;
+    });
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
   });
 }
 
