@@ -32,7 +32,8 @@ if [ ${#drivers[@]} -eq 0 ]; then
 fi
 for driver in "${drivers[@]}"; do
   [ -f "$repo_root/drivers/$driver/src/main.ts" ] || die "drivers/$driver/src/main.ts not found"
-  [ -f "$repo_root/drivers/$driver/Dockerfile" ] || die "drivers/$driver/Dockerfile not found"
+  [ -f "$repo_root/drivers/$driver/Dockerfile" ] ||
+    die "drivers/$driver/Dockerfile not found: copy drivers/local/Dockerfile (every driver uses the same file)"
 done
 total_started=$(now_ms)
 
@@ -80,7 +81,7 @@ build_debian_image() {
   rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* \
     "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
     "$rootfs"/usr/share/locale/* "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/lib/dpkg/*-old
-  note "debootstrap: $(seconds_since "$started") s"
+  timing base "debootstrap: $(seconds_since "$started") s"
   started=$(now_ms)
   tar --numeric-owner -C "$rootfs" -c . |
     podman import --quiet \
@@ -89,7 +90,7 @@ build_debian_image() {
       --message "debootstrap --variant=minbase --include=ca-certificates $DEBIAN_SUITE $mirror" \
       - "$DEBIAN_IMAGE" >/dev/null
   rm -rf "$rootfs"
-  note "import: $(seconds_since "$started") s -> $DEBIAN_IMAGE ($(image_size "$DEBIAN_IMAGE"))"
+  timing base "import: $(seconds_since "$started") s -> $DEBIAN_IMAGE ($(image_size "$DEBIAN_IMAGE"))"
 }
 
 build_node_image() {
@@ -113,10 +114,13 @@ build_node_image() {
     --label "org.opencontainers.image.title=Node.js $NODE_VERSION runtime for argo-artifact-drivers" \
     -t "$NODE_IMAGE" "$context" >/dev/null
   rm -rf "$context"
-  note "node base build: $(seconds_since "$started") s -> $NODE_IMAGE ($(image_size "$NODE_IMAGE"))"
+  timing base "node base build: $(seconds_since "$started") s -> $NODE_IMAGE ($(image_size "$NODE_IMAGE"))"
 }
 
+mkdir -p "$cache_dir"
+rm -f "$cache_dir/timings-app.txt"
 if $rebuild_base || ! podman image exists "$DEBIAN_IMAGE"; then
+  rm -f "$cache_dir/timings-base.txt"
   build_debian_image
   rebuild_base=true
 fi
@@ -141,7 +145,7 @@ if ! pnpm exec turbo run build "${filters[@]}" --output-logs=errors-only >"$cach
 fi
 grep -E '^ *(Tasks|Cached):' "$cache_dir/turbo.log" | sed 's/^ */    turbo /' || true
 node "$docker_dir/bundle.mjs" "${drivers[@]}" | sed 's/^/    /'
-note "typescript + bundles: $(seconds_since "$started") s"
+timing app "typescript (turbo) + bundles: $(seconds_since "$started") s"
 
 step "driver images"
 revision=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -160,11 +164,12 @@ for driver in "${drivers[@]}"; do
     --label "org.opencontainers.image.revision=$revision" \
     --label "org.opencontainers.image.licenses=Apache-2.0" \
     -t "$(driver_image "$driver")" "$cache_dir/bundles/$driver" >/dev/null
-  note "$(driver_image "$driver"): $(image_size "$(driver_image "$driver")") in all, built in $(seconds_since "$started") s"
+  timing app "$(driver_image "$driver"): $(image_size "$(driver_image "$driver")") in all, built in $(seconds_since "$started") s"
 done
 # Earlier builds of the same tags, now untagged.
 podman image prune --force --filter "label=io.argo-artifact-drivers.driver" >/dev/null
 
 step "done in $(seconds_since "$total_started") s"
+echo "build.sh ${drivers[*]}: $(seconds_since "$total_started") s in all" >>"$cache_dir/timings-app.txt"
 podman images --filter "reference=$IMAGE_PREFIX/*" \
   --format '    {{.Repository}}:{{.Tag}}  {{.Size}}'

@@ -12,7 +12,8 @@ IMAGE_PREFIX=localhost/argo-artifact-drivers
 DEBIAN_SUITE=bookworm
 DEBIAN_IMAGE="$IMAGE_PREFIX/debian:$DEBIAN_SUITE-minbase"
 NODE_IMAGE="$IMAGE_PREFIX/node:$NODE_VERSION"
-DRIVER_TAG=dev
+# DRIVER_TAG=v1.2.3 docker/build.sh tags a release instead of :dev.
+DRIVER_TAG=${DRIVER_TAG:-dev}
 # Argo's own images run as this uid; the driver images do too.
 PLUGIN_UID=8737
 
@@ -21,6 +22,11 @@ note() { printf '    %s\n' "$*"; }
 die() {
   printf 'error: %s\n' "$*" >&2
   exit 1
+}
+# A note that is also kept for docker/test.sh's summary of measured numbers.
+timing() {
+  note "$2"
+  echo "$2" >>"$cache_dir/timings-$1.txt"
 }
 now_ms() { date +%s%3N; }
 seconds_since() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }'; }
@@ -60,7 +66,8 @@ ensure_podman() {
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       podman buildah runc uidmap slirp4netns debootstrap >/dev/null
-    note "installed in $(seconds_since "$started") s"
+    mkdir -p "$cache_dir"
+    timing setup "apt-get install podman buildah runc uidmap slirp4netns debootstrap: $(seconds_since "$started") s"
   fi
   configure_podman
 }

@@ -38,6 +38,9 @@ for driver in "${drivers[@]}"; do
   note "$(driver_image "$driver"): $(image_size "$(driver_image "$driver")")"
 done
 note "$NODE_IMAGE: $(image_size "$NODE_IMAGE"), $DEBIAN_IMAGE: $(image_size "$DEBIAN_IMAGE")"
+for kind in setup base app; do
+  [ -f "$cache_dir/timings-$kind.txt" ] && sed "s/^/    last $kind build: /" "$cache_dir/timings-$kind.txt"
+done
 if [ -f "$results" ]; then
   node -e '
     const { drivers } = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

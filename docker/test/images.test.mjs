@@ -335,6 +335,51 @@ for (const name of drivers) {
   });
 }
 
+// Argo may stop a pod at any moment, also while the plugin is still loading
+// after binding. As PID 1 of its container the process gets no default signal
+// handling: a SIGTERM that arrives before the core installs its handler is
+// ignored, and the container is killed after the grace period (exit 137).
+if (drivers.includes("local")) {
+  test("a SIGTERM right after the socket appears still exits 0 promptly", async () => {
+    const name = "local";
+    const container = `argo-driver-image-test-early-stop-${process.pid}`;
+    const work = mkdtempSync("/tmp/argo-driver-image-test-early-stop-");
+    const socketDir = join(work, name);
+    mkdirSync(socketDir);
+    chownSync(socketDir, PLUGIN_UID, PLUGIN_UID);
+    try {
+      await podman([
+        "run",
+        "--detach",
+        `--name=${container}`,
+        "--network=none",
+        "--volume",
+        `${socketDir}:/tmp/artifact-plugins/${name}`,
+        `${imagePrefix}/${name}:${driverTag}`,
+        `/tmp/artifact-plugins/${name}/socket`,
+      ]);
+      // Signalled from the host, the moment the socket exists (podman kill
+      // would take longer than the plugin needs to finish starting).
+      const pid = Number(
+        (await podman(["inspect", "--format", "{{.State.Pid}}", container])).trim(),
+      );
+      await waitFor(() => existsSync(join(socketDir, "socket")), 15_000, "the socket to appear");
+      process.kill(pid, "SIGTERM");
+      const running = async () =>
+        (await podman(["inspect", "--format", "{{.State.Running}}", container])).trim() === "false";
+      await waitFor(running, 5_000, "the container to exit after SIGTERM");
+      const exitCode = (
+        await podman(["inspect", "--format", "{{.State.ExitCode}}", container])
+      ).trim();
+      assert.equal(exitCode, "0");
+      assert.equal(existsSync(join(socketDir, "socket")), false, "the socket is still there");
+    } finally {
+      await podman(["rm", "--force", "--ignore", container]).catch(() => {});
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+}
+
 function required(name) {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set; run this through docker/test.sh`);
