@@ -20,7 +20,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -73,6 +73,19 @@ const UNREACHABLE = {
   },
 };
 
+/**
+ * A backend per driver for a Save/Load round trip through the image: the
+ * bundled SDK doing real transfers. Servers listen on the host's loopback and
+ * the plugin container shares the host's network (the executor container
+ * still has none: it only talks to the socket). The servers come from the
+ * drivers' own test/setup-backend.sh.
+ */
+const ROUND_TRIP = {
+  local: async () => ({ config: "root: /tmp", env: {}, hostNetwork: false, stop() {} }),
+  s3: startMoto,
+  sftp: startSshd,
+};
+
 after(() => {
   writeFileSync(required("IMAGE_TEST_RESULTS"), `${JSON.stringify(results, null, 2)}\n`);
 });
@@ -101,6 +114,7 @@ for (const name of drivers) {
     const socketInContainer = `/tmp/artifact-plugins/${name}/socket`;
     const socketOnHost = join(socketDir, "socket");
     const unreachable = UNREACHABLE[name];
+    let backend;
 
     before(async () => {
       chmodSync(work, 0o755);
@@ -111,16 +125,16 @@ for (const name of drivers) {
       chmodSync(shared, 0o777);
       await podman(["rm", "--force", "--ignore", container]);
 
-      const env = Object.entries(unreachable?.env ?? {}).flatMap(([key, value]) => [
-        "--env",
-        `${key}=${value}`,
-      ]);
+      backend = await ROUND_TRIP[name]?.(work);
+      const env = Object.entries({ ...unreachable?.env, ...backend?.env }).flatMap(
+        ([key, value]) => ["--env", `${key}=${value}`],
+      );
       const started = performance.now();
       const run = podman([
         "run",
         "--detach",
         `--name=${container}`,
-        "--network=none",
+        backend?.hostNetwork ? "--network=host" : "--network=none",
         ...env,
         "--volume",
         `${socketDir}:/tmp/artifact-plugins/${name}`,
@@ -138,6 +152,7 @@ for (const name of drivers) {
 
     after(async () => {
       await podman(["rm", "--force", "--ignore", container]).catch(() => {});
+      await backend?.stop();
       rmSync(work, { recursive: true, force: true });
     });
 
@@ -196,7 +211,7 @@ for (const name of drivers) {
       assert.equal(info.mode & 0o777, 0o666);
     });
 
-    if (name === "local") {
+    if (ROUND_TRIP[name]) {
       test(`Save from an executor container running as uid ${EXECUTOR_UID}, then Load, returns the same bytes`, async () => {
         const input = join(shared, "input.bin");
         const tree = join(shared, "tree");
@@ -206,7 +221,7 @@ for (const name of drivers) {
         chmodSync(join(tree, "sub"), 0o755);
         writeFileSync(join(tree, "a.txt"), "a\n", { mode: 0o644 });
         writeFileSync(join(tree, "sub", "b.txt"), "b\n", { mode: 0o644 });
-        const common = ["--socket", socketInContainer, "--config-text", "root: /tmp", "--quiet"];
+        const common = ["--socket", socketInContainer, "--config-text", backend.config, "--quiet"];
 
         // The executor: another container, another uid, same socket folder.
         const executor = [
@@ -244,7 +259,7 @@ for (const name of drivers) {
           "--plugin-name",
           name,
           "--config-text",
-          "root: /tmp",
+          backend.config,
           "--quiet",
         ];
         started = performance.now();
@@ -380,6 +395,111 @@ if (drivers.includes("local")) {
   });
 }
 
+/** moto server from drivers/s3/test/setup-backend.sh, with one bucket. */
+async function startMoto(work) {
+  const setup = join(repoRoot, "drivers/s3/test/setup-backend.sh");
+  const executable = (await run("bash", [setup])).stdout.trim().split("\n").at(-1);
+  const port = await freePort();
+  const server = spawn(executable, ["-H", "127.0.0.1", "-p", String(port)], {
+    stdio: "ignore",
+    cwd: work,
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitFor(
+    () =>
+      fetch(endpoint).then(
+        () => true,
+        () => false,
+      ),
+    60_000,
+    `moto_server on ${endpoint}`,
+  );
+  // moto checks no signatures: a plain PUT creates the bucket.
+  const created = await fetch(`${endpoint}/image-test`, { method: "PUT" });
+  assert.ok(created.ok, `creating the bucket on moto: HTTP ${created.status}`);
+  return {
+    config: [
+      `endpoint: 127.0.0.1:${port}`,
+      "insecure: true",
+      "bucket: image-test",
+      "accessKeySecret: {env: TEST_KEY_ID}",
+      "secretKeySecret: {env: TEST_SECRET}",
+    ].join("\n"),
+    env: { ARTIFACT_DRIVER_SECRET_SOURCES: "env", TEST_KEY_ID: "id", TEST_SECRET: "secret" },
+    hostNetwork: true,
+    stop: () => stopProcess(server),
+  };
+}
+
+/** Debian's sshd (drivers/sftp/test/setup-backend.sh) with a key for root and a pinned host key. */
+async function startSshd(work) {
+  await run("bash", [join(repoRoot, "drivers/sftp/test/setup-backend.sh")]);
+  const dir = join(work, "sshd");
+  const data = join(dir, "data");
+  mkdirSync(data, { recursive: true });
+  mkdirSync("/run/sshd", { recursive: true });
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_key")]);
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client_key")]);
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_key.pub")));
+  const port = await freePort();
+  const config = join(dir, "sshd_config");
+  writeFileSync(
+    config,
+    [
+      `ListenAddress 127.0.0.1:${port}`,
+      `HostKey ${join(dir, "host_key")}`,
+      `PidFile ${join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+      "StrictModes no",
+      "PermitRootLogin prohibit-password",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM no",
+      "Subsystem sftp internal-sftp",
+      "",
+    ].join("\n"),
+  );
+  const server = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: "ignore" });
+  await waitFor(() => canConnect({ host: "127.0.0.1", port }), 15_000, `sshd on port ${port}`);
+  const fingerprint = (await run("ssh-keygen", ["-lf", join(dir, "host_key.pub")])).stdout.split(
+    " ",
+  )[1];
+  return {
+    config: [
+      "host: 127.0.0.1",
+      `port: ${port}`,
+      "username: root",
+      "privateKeySecret: {env: TEST_PRIVATE_KEY}",
+      `hostKeyFingerprint: "${fingerprint}"`,
+      `basePath: ${data}`,
+    ].join("\n"),
+    env: {
+      ARTIFACT_DRIVER_SECRET_SOURCES: "env",
+      TEST_PRIVATE_KEY: readFileSync(join(dir, "client_key"), "utf8"),
+    },
+    hostNetwork: true,
+    stop: () => stopProcess(server),
+  };
+}
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+async function stopProcess(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((done) => child.once("exit", done));
+  child.kill("SIGTERM");
+  await exited;
+}
+
 function required(name) {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set; run this through docker/test.sh`);
@@ -423,9 +543,10 @@ function run(command, args, { allowFailure = false } = {}) {
   });
 }
 
-function canConnect(socketPath) {
+/** `target`: a Unix socket path, or `{host, port}`. */
+function canConnect(target) {
   return new Promise((done) => {
-    const socket = connect(socketPath);
+    const socket = connect(target);
     socket.once("connect", () => {
       socket.destroy();
       done(true);
