@@ -22,6 +22,17 @@ func TestArgoClient(t *testing.T) {
 		t.Run(spec.Name, func(t *testing.T) {
 			r := launch(t, spec)
 			logOnFailure(t, r.proc)
+			// Argo's executor runs as uid 8737, not necessarily the plugin's
+			// uid; connecting to a Unix socket needs write permission on it.
+			t.Run("pod/socket-open-to-the-executor-uid", func(t *testing.T) {
+				info, err := os.Stat(r.proc.Socket)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.Mode()&os.ModeSocket == 0 || info.Mode().Perm()&0o002 == 0 {
+					t.Fatalf("socket %s has mode %s; other uids (Argo's executor runs as 8737) cannot connect", r.proc.Socket, info.Mode())
+				}
+			})
 			for _, s := range scenarios {
 				t.Run(s.name, func(t *testing.T) {
 					e := &env{
