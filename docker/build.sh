@@ -87,6 +87,7 @@ build_debian_image() {
     podman import --quiet \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD ["/bin/bash"]' \
+      --change 'LABEL io.argo-artifact-drivers.base=debian' \
       --message "debootstrap --variant=minbase --include=ca-certificates $DEBIAN_SUITE $mirror" \
       - "$DEBIAN_IMAGE" >/dev/null
   rm -rf "$rootfs"
@@ -112,6 +113,7 @@ build_node_image() {
   podman build --pull=never --network=none --quiet \
     --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg "NODE_VERSION=$NODE_VERSION" \
     --label "org.opencontainers.image.title=Node.js $NODE_VERSION runtime for argo-artifact-drivers" \
+    --label "io.argo-artifact-drivers.base=node" \
     -t "$NODE_IMAGE" "$context" >/dev/null
   rm -rf "$context"
   timing base "node base build: $(seconds_since "$started") s -> $NODE_IMAGE ($(image_size "$NODE_IMAGE"))"
@@ -166,8 +168,9 @@ for driver in "${drivers[@]}"; do
     -t "$(driver_image "$driver")" "$cache_dir/bundles/$driver" >/dev/null
   timing app "$(driver_image "$driver"): $(image_size "$(driver_image "$driver")") in all, built in $(seconds_since "$started") s"
 done
-# Earlier builds of the same tags, now untagged.
+# Earlier builds of the same tags, now untagged (drivers first: they hold the bases).
 podman image prune --force --filter "label=io.argo-artifact-drivers.driver" >/dev/null
+podman image prune --force --filter "label=io.argo-artifact-drivers.base" >/dev/null
 
 step "done in $(seconds_since "$total_started") s"
 echo "build.sh ${drivers[*]}: $(seconds_since "$total_started") s in all" >>"$cache_dir/timings-app.txt"
