@@ -51,6 +51,8 @@ try {
       BENCH_KEY: "bench",
       BENCH_SECRET: "bench-secret",
       LOG_LEVEL: "warn",
+      // e.g. --max-semi-space-size=1, to see the effect of V8 flags on peak RSS.
+      NODE_OPTIONS: process.env.BENCH_PLUGIN_NODE_OPTIONS ?? "",
     },
   );
   const client = plugin.client(
@@ -59,6 +61,9 @@ try {
       `bucket: ${bucket}`,
       "accessKeySecret: {env: BENCH_KEY}",
       "secretKeySecret: {env: BENCH_SECRET}",
+      // moto reads a whole object from disk for every ranged GET, so parallel
+      // ranges cost it O(size²); the direct SDK side uses one GET too.
+      `downloadConcurrency: ${process.env.BENCH_DOWNLOAD_CONCURRENCY ?? 1}`,
     ].join("\n"),
     "s3",
   );

@@ -1,4 +1,5 @@
-import { serve } from "@argo-artifact-drivers/core";
-import { driver } from "./driver.js";
+// The image's entrypoint. Only the server is imported up front: the driver
+// (its configuration schema and SDK) loads once the socket is bound.
+import { serve } from "@argo-artifact-drivers/core/serve";
 
-serve(driver);
+serve(() => import("./driver.js").then((module) => module.driver));
