@@ -1,4 +1,5 @@
-import { serve } from "@argo-artifact-drivers/core";
+// The image's entrypoint. Only the server is imported up front: the driver
+// (its configuration schema and SDK) loads once the socket is bound.
+import { serve } from "@argo-artifact-drivers/core/serve";
 
-// The driver (its schema and SDK) is imported after the socket is bound.
 serve(() => import("./driver.js").then((module) => module.driver));

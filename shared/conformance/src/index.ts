@@ -464,9 +464,14 @@ export function describeConformance(options: ConformanceOptions): void {
           const fresh = stopping.client(configuration);
           try {
             await fresh.save(key("sigterm/large.bin"), largeFile);
-            const target = join(work, "sigterm-loaded.bin");
+            const into = await mkdtemp(join(work, "sigterm-"));
+            const target = join(into, "loaded.bin");
             const loading = fresh.load(key("sigterm/large.bin"), target);
-            await new Promise((resolve) => setTimeout(resolve, 50));
+            // In flight once the plugin has started writing its temp file beside the target.
+            const deadline = Date.now() + 30_000;
+            while ((await readdir(into)).length === 0 && Date.now() < deadline) {
+              await new Promise((resolve) => setTimeout(resolve, 5));
+            }
             const exitCode = await stopping.stop("SIGTERM");
             await loading;
             expect(exitCode).toBe(0);

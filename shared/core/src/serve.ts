@@ -1,6 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { AdapterCache } from "./adapters.js";
 import type { DriverDefinition } from "./driver.js";
@@ -28,6 +29,9 @@ const SERVER_OPTIONS = {
   "grpc.max_receive_message_length": 16 * 1024 * 1024,
   "grpc-node.flow_control_window": 8 * 1024 * 1024,
 };
+
+/** After the last call, how long answers may take to reach clients before connections are cut. */
+const FLUSH_MS = 1000;
 
 export interface RunningServer {
   readonly socketPath: string;
@@ -60,26 +64,37 @@ export function serve(driver: DriverSource, argv = process.argv.slice(2)): void 
   let graceSeconds = Number(process.env.ARTIFACT_DRIVER_SHUTDOWN_GRACE_SECONDS ?? 10);
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) graceSeconds = 10;
 
+  // Signal handlers come first: Kubernetes may stop a pod at any moment,
+  // even while the plugin is still starting, and the default action of
+  // SIGTERM (exit 143) can fail the workflow node.
+  let signalled: NodeJS.Signals | undefined;
+  let server: RunningServer | undefined;
+  const stop = () => {
+    if (!server || !signalled) return;
+    logger.info({ signal: signalled, graceSeconds }, "stopping: draining calls in flight");
+    server.stop(graceSeconds * 1000).then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "stopping failed");
+        process.exit(0);
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = signal;
+    stop();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
   startServer(driver, socketArg, logger).then(
-    (server) => {
-      let stopping = false;
-      const onSignal = (signal: NodeJS.Signals) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal, graceSeconds }, "stopping: draining calls in flight");
-        server.stop(graceSeconds * 1000).then(
-          () => {
-            logger.info("stopped");
-            process.exit(0);
-          },
-          (error: unknown) => {
-            logger.error({ err: error }, "stopping failed");
-            process.exit(0);
-          },
-        );
-      };
-      process.on("SIGTERM", onSignal);
-      process.on("SIGINT", onSignal);
+    (started) => {
+      server = started;
+      stop();
     },
     (error: unknown) => {
       logger.fatal({ err: error, socket: socketArg }, "cannot serve on the socket");
@@ -106,8 +121,9 @@ export async function startServer(
     adapters = loaded.adapters;
     return loaded.service;
   });
+  const calls = new CallCounter();
   const server = new Server(SERVER_OPTIONS);
-  server.addService(ArtifactServiceService, deferred(service));
+  server.addService(ArtifactServiceService, deferred(service, calls));
 
   await new Promise<void>((done, fail) => {
     server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (error) =>
@@ -132,17 +148,25 @@ export async function startServer(
   return {
     socketPath: socket,
     async stop(graceMs = 10_000) {
-      await new Promise<void>((done) => {
-        const force = setTimeout(() => {
-          logger.warn({ graceMs }, "calls still in flight after the grace period: cancelling them");
-          server.forceShutdown();
-          done();
-        }, graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          done();
-        });
-      });
+      // tryShutdown refuses new calls and closes connections once their
+      // streams end, but its callback can wait on a client that keeps its
+      // connection open; so draining ends by our own count of calls in flight,
+      // plus a moment for the last answers to be flushed.
+      const closed = new Promise<void>((done) => server.tryShutdown(() => done()));
+      const grace = new AbortController();
+      const drained = await Promise.race([
+        calls.idle().then(() => true),
+        sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
+      ]);
+      if (drained)
+        await Promise.race([
+          closed,
+          sleep(FLUSH_MS, undefined, { signal: grace.signal }).catch(() => {}),
+        ]);
+      grace.abort();
+      if (!drained)
+        logger.warn({ graceMs }, "calls still in flight after the grace period: cancelling them");
+      server.forceShutdown();
       await adapters?.closeAll();
       try {
         unlinkSync(socket);
@@ -183,17 +207,58 @@ async function loadService(
   return { service, adapters };
 }
 
-/** Handlers that wait for the real ones: the same methods, each delegating once `service` is loaded. */
-function deferred(service: Promise<ArtifactServiceServer>): ArtifactServiceServer {
-  const handlers: Record<string, (call: never, callback: never) => void> = {};
+/**
+ * Handlers that wait for the real ones (the same methods, each delegating
+ * once `service` is loaded) and count the calls in flight, so that a stop
+ * can tell when draining is over.
+ */
+function deferred(
+  service: Promise<ArtifactServiceServer>,
+  calls: CallCounter,
+): ArtifactServiceServer {
+  const handlers: Record<string, (call: never, callback?: never) => void> = {};
   for (const method of Object.keys(ArtifactServiceService)) {
-    handlers[method] = (call, callback) => {
+    handlers[method] = (call: NodeJS.EventEmitter, callback?: (...args: unknown[]) => void) => {
+      const finished = calls.begin();
+      if (callback) {
+        const inner = callback;
+        callback = (...args) => {
+          finished();
+          inner(...args);
+        };
+      } else {
+        // Server streaming: done when the stream ends or breaks.
+        for (const event of ["finish", "close", "error"]) call.once(event, finished);
+      }
       void service.then((loaded) =>
-        (loaded[method] as (call: never, callback: never) => void)(call, callback),
+        (loaded[method] as (call: unknown, callback: unknown) => void)(call, callback),
       );
     };
   }
   return handlers as unknown as ArtifactServiceServer;
+}
+
+/** Calls in flight; `idle()` resolves once there are none. */
+class CallCounter {
+  private active = 0;
+  private waiters: (() => void)[] = [];
+
+  begin(): () => void {
+    this.active++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.active--;
+      if (this.active === 0) for (const wake of this.waiters.splice(0)) wake();
+    };
+  }
+
+  idle(): Promise<void> {
+    return this.active === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => this.waiters.push(resolve));
+  }
 }
 
 /** Creates a missing parent folder and removes a stale socket; refuses to delete anything else. */

@@ -1,11 +1,11 @@
 import { lstat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ServerWritableStream } from "@grpc/grpc-js";
+import { type ServerWritableStream, type StatusObject, status } from "@grpc/grpc-js";
 import type { StorageAdapter } from "./adapter.js";
 import type { AdapterCache } from "./adapters.js";
 import type { CommonConfig, ConfigParser } from "./config.js";
-import { asDriverError, DriverError, ERROR_HINTS } from "./errors.js";
+import { asDriverError, DriverError, ERROR_HINTS, type ErrorCode } from "./errors.js";
 import type {
   Artifact,
   ArtifactServiceServer,
@@ -298,7 +298,10 @@ export function createArtifactService(deps: ServiceDependencies): ArtifactServic
         })
         .then(
           () => callback(null, { success: true, error: "" }),
-          (error) => callback(null, { success: false, error: errorText(error) }),
+          // A status, not success=false: when the plugin answers before the
+          // client has sent everything, Argo's client only sees EOF on Send
+          // and reads the reason from the status CloseAndRecv returns.
+          (error) => callback(statusOf(error)),
         );
     },
 
@@ -334,6 +337,23 @@ function nextUnlessAborted<T>(
       },
     );
   });
+}
+
+const STATUS_OF_CODE: Record<ErrorCode, status> = {
+  "not-found": status.NOT_FOUND,
+  "permission-denied": status.PERMISSION_DENIED,
+  "invalid-config": status.INVALID_ARGUMENT,
+  "invalid-key": status.INVALID_ARGUMENT,
+  conflict: status.FAILED_PRECONDITION,
+  unavailable: status.UNAVAILABLE,
+  transient: status.UNAVAILABLE,
+  unknown: status.UNKNOWN,
+};
+
+/** A failed call as a gRPC status whose details are the call's message. */
+function statusOf(error: unknown): Partial<StatusObject> {
+  const failure = asDriverError(error);
+  return { code: STATUS_OF_CODE[failure.code], details: failure.message };
 }
 
 function notFound(key: string): DriverError {
