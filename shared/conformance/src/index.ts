@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ArtifactClient } from "@argo-artifact-drivers/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runArgoInterop } from "./argo-interop.js";
 import { sha256, sha256File, treeDigest, writeRandomFile, writeTree } from "./files.js";
 import { openStreamFrames } from "./frames.js";
 import { PluginProcess } from "./plugin-process.js";
@@ -75,14 +76,19 @@ export function describeConformance(options: ConformanceOptions): void {
   let largeFile: string;
 
   /** A scenario, or a visible "not run" line when the driver declared it lacks the capability. */
-  function scenario(title: string, needs: Capability[], body: () => Promise<void>): void {
+  function scenario(
+    title: string,
+    needs: Capability[],
+    body: () => Promise<void>,
+    timeoutMs = SCENARIO_TIMEOUT_MS,
+  ): void {
     const missing = needs.find((capability) => options.lacks?.[capability] !== undefined);
     if (missing) {
       const reason = `${options.driver} lacks ${missing}: ${options.lacks?.[missing]}`;
       it.skip(`${title} [not run: ${reason}]`, () => {});
       return;
     }
-    it(title, body, SCENARIO_TIMEOUT_MS);
+    it(title, body, timeoutMs);
   }
 
   const socketIn = (name: string) => join(work, "sockets", name, "socket");
@@ -417,6 +423,35 @@ export function describeConformance(options: ConformanceOptions): void {
           }),
         );
       });
+    });
+
+    describe("Argo's own Go client", () => {
+      scenario(
+        "passes the executor, garbage collection, UI and SaveStream flows of shared/interop-go",
+        [],
+        async () => {
+          const run = await runArgoInterop({
+            name: options.driver,
+            entrypoint: options.entrypoint,
+            configuration,
+            env: options.env,
+          });
+          const tail = run.output.split("\n").slice(-60).join("\n");
+          expect(run.code, `go test failed:\n${tail}`).toBe(0);
+          for (const test of [
+            "TestArgoClient",
+            "TestSaveStream",
+            "TestSocketAppearsWhileArgoPolls",
+            "TestPluginReplacesStaleSocket",
+          ]) {
+            expect(run.output).toContain(`--- PASS: ${test} `);
+          }
+          console.log(
+            `[${options.driver}] ${run.output.split("\n").filter((line) => /^\s*--- PASS/.test(line)).length} Go subtests passed`,
+          );
+        },
+        900_000,
+      );
     });
 
     describe("process", () => {
