@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, rm, stat } from "node:fs/promises";
-import { PassThrough, Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   type AdapterContext,
@@ -34,8 +34,6 @@ import { type Encryption, encryption } from "./sse.js";
 const MAX_PARTS = 10_000;
 /** Parts of a stream are buffered in memory, so they stay small whatever `partSize` says. */
 const STREAM_PART_SIZE = 8 * 1024 * 1024;
-/** Bytes read ahead of the consumer of an object's stream. */
-const READ_BUFFER_BYTES = 1024 * 1024;
 /** Tries of one part of a file upload; a part is re-read from the file, so it can be retried alone. */
 const PART_ATTEMPTS = 3;
 
@@ -90,13 +88,7 @@ export class S3Adapter implements StorageAdapter {
         abortSignal: signal,
       }),
     );
-    // A deep buffer keeps the HTTP response flowing while the reader (a gRPC
-    // frame in flight, a disk write) is busy; the SDK's own is 16 KiB.
-    const body = asReadable(object.Body, key);
-    const buffered = new PassThrough({ highWaterMark: READ_BUFFER_BYTES });
-    body.on("error", (error) => buffered.destroy(this.fail(error, key)));
-    buffered.on("close", () => body.destroy());
-    return body.pipe(buffered);
+    return asReadable(object.Body, key);
   }
 
   /** Streams of unknown length go through lib-storage: parts are buffered, `uploadConcurrency` at a time. */
