@@ -1,4 +1,4 @@
-import { DriverError, type ErrorCode, networkErrorCode } from "@argo-artifact-drivers/core";
+import { DriverError, type ErrorCode, isAbortError, networkErrorCode } from "@argo-artifact-drivers/core";
 
 /** S3 error codes, translated once at the edge into the core's closed set. */
 const NOT_FOUND_CODES = new Set(["NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload"]);
@@ -126,10 +126,6 @@ export function translate(error: unknown, where: Where): DriverError {
 function bodiless(error: unknown, code: string, status: number | undefined): unknown {
   if (message(error) !== "UnknownError") return error;
   return new Error(describe(error, code, status), { cause: error });
-}
-
-function isAbortError(error: unknown): boolean {
-  return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
 }
 
 function classify(code: string, status: number | undefined): ErrorCode | undefined {
