@@ -13,15 +13,14 @@ if [ -x "$server" ] && [ -f "$dir/.installed" ]; then
   exit 0
 fi
 
-python=$(command -v python3 || true)
-if [ -z "$python" ]; then
-  echo "setup-backend: python3 is required to run moto server" >&2
-  exit 1
+if ! command -v python3 >/dev/null || ! python3 -m venv --help >/dev/null 2>&1 ||
+  ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  echo "setup-backend: installing Debian's python3 and python3-venv (moto server is Python)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-cache show python3-venv >/dev/null 2>&1 || apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends python3 python3-venv >&2
 fi
-if ! "$python" -m venv --help >/dev/null 2>&1; then
-  echo "setup-backend: installing python3-venv" >&2
-  apt-get install -y -qq python3-venv >&2
-fi
+python=$(command -v python3)
 
 echo "setup-backend: installing moto[server]==$MOTO_VERSION into $dir" >&2
 rm -rf "$dir"
