@@ -1,4 +1,9 @@
-import { DriverError, type ErrorCode, isAbortError, networkErrorCode } from "@argo-artifact-drivers/core";
+import {
+  DriverError,
+  type ErrorCode,
+  isAbortError,
+  networkErrorCode,
+} from "@argo-artifact-drivers/core";
 
 /** S3 error codes, translated once at the edge into the core's closed set. */
 const NOT_FOUND_CODES = new Set(["NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload"]);
