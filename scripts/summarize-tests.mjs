@@ -2,6 +2,7 @@
 // Adds up the test reports of one scripts/test.sh run (vitest JSON per
 // package, `go test -json`, the container test's "N passed, N failed" line)
 // and prints the one closing line CI reads: "N passed, N failed, N skipped".
+// A report that cannot be read counts as one failure.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -31,9 +32,11 @@ for (const name of readdirSync(folder).sort()) {
       else if (event.Action === "skip") s++;
     }
   } else if (name === "containers.txt") {
-    const match = /^(\d+) passed, (\d+) failed/m.exec(text);
-    if (match) [p, f] = [Number(match[1]), Number(match[2])];
-    else f = 1;
+    // node:test's summary: "ℹ pass N", "ℹ fail N", "ℹ skipped N".
+    const count = (label) =>
+      Number(new RegExp(`^ℹ ${label} (\\d+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    [p, f, s] = [count("pass"), count("fail"), count("skipped")];
+    if (Number.isNaN(p) || Number.isNaN(f)) [p, f, s] = [0, 1, 0];
   } else continue;
   rows.push(
     `  ${name.replace(/\.(json|txt)$/, "").padEnd(28)} ${p} passed, ${f} failed, ${s} skipped`,
@@ -44,3 +47,4 @@ for (const name of readdirSync(folder).sort()) {
 }
 console.log(rows.join("\n"));
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+if (failed > 0) process.exitCode = 1;

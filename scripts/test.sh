@@ -53,8 +53,8 @@ bash docker/build.sh
 bash docker/test.sh 2>&1 | tee "$results/containers.txt" || containers_failed=1
 
 step "done"
-node scripts/summarize-tests.mjs "$results"
-if [ -n "${ts_failed:-}${go_failed:-}${containers_failed:-}" ]; then
+node scripts/summarize-tests.mjs "$results" || counted_failures=1
+if [ -n "${ts_failed:-}${go_failed:-}${containers_failed:-}${counted_failures:-}" ]; then
   echo "some tests failed (TypeScript: ${ts_failed:-0}, Go: ${go_failed:-0}, containers: ${containers_failed:-0})" >&2
   exit 1
 fi
