@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import {
   DriverError,
   type ErrorCode,
+  FRAME_BYTES,
   type StorageAdapter,
   type WriteOptions,
 } from "@argo-artifact-drivers/core";
@@ -70,7 +71,7 @@ export class LocalAdapter implements StorageAdapter {
       await handle.close();
       throw new DriverError("not-found", "the key is a directory, not an object");
     }
-    return handle.createReadStream({ highWaterMark: 1024 * 1024 });
+    return handle.createReadStream({ highWaterMark: FRAME_BYTES });
   }
 
   async write(key: string, body: Readable, { signal }: WriteOptions): Promise<void> {

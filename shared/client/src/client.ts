@@ -4,7 +4,7 @@ import { basename, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   Artifact,
-  ArtifactServiceClient,
+  type ArtifactServiceClient,
   DeleteArtifactRequest,
   type DeleteArtifactResponse,
   GetCapabilitiesRequest,
@@ -21,6 +21,7 @@ import {
   type SaveArtifactResponse,
   SaveStreamArtifactRequest,
 } from "@argo-artifact-drivers/core/proto";
+import { FastArtifactServiceClient } from "@argo-artifact-drivers/core/wire";
 import {
   type CallOptions,
   type ClientOptions,
@@ -154,7 +155,7 @@ export class ArtifactClient {
       "grpc.max_receive_message_length": this.options.maxReceiveMessageBytes,
       "grpc.max_send_message_length": -1,
     };
-    this.grpc = new ArtifactServiceClient(
+    this.grpc = new FastArtifactServiceClient(
       `unix:${this.socketPath}`,
       credentials.createInsecure(),
       channelOptions,

@@ -1,9 +1,6 @@
 import { createHash } from "node:crypto";
-import {
-  ArtifactServiceClient,
-  OpenStreamRequest,
-  type OpenStreamResponse,
-} from "@argo-artifact-drivers/core/proto";
+import { OpenStreamRequest, type OpenStreamResponse } from "@argo-artifact-drivers/core/proto";
+import { FastArtifactServiceClient } from "@argo-artifact-drivers/core/wire";
 import { credentials } from "@grpc/grpc-js";
 
 export interface StreamedFrames {
@@ -23,7 +20,7 @@ export async function openStreamFrames(
   configuration: string,
   key: string,
 ): Promise<StreamedFrames> {
-  const client = new ArtifactServiceClient(`unix:${socketPath}`, credentials.createInsecure(), {
+  const client = new FastArtifactServiceClient(`unix:${socketPath}`, credentials.createInsecure(), {
     "grpc-node.flow_control_window": 8 * 1024 * 1024,
   });
   const hash = createHash("sha256");
