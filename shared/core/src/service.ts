@@ -66,8 +66,9 @@ export interface ServiceDependencies {
  * Translates each ArtifactService RPC into adapter calls, with the semantics
  * Argo's executor and argo-server rely on (CONTRACT.md section 2). gRPC types
  * stop here. Failures are answered in the response's `error` field (Argo
- * treats it like an error status) and never escape a handler, so the server
- * keeps serving after any bad request.
+ * treats it like an error status; SaveStream answers with a status, see
+ * there) and never escape a handler, so the server keeps serving after any
+ * bad request.
  */
 export function createArtifactService(deps: ServiceDependencies): ArtifactServiceServer {
   const { logger } = deps;
