@@ -25,6 +25,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import pMap from "p-map";
 import { createClient, type Endpoint, resolveEndpoint } from "./client.js";
 import type { S3Config } from "./driver.js";
 import { translate } from "./errors.js";
@@ -143,27 +144,31 @@ export class S3Adapter implements StorageAdapter {
     try {
       const count = Math.ceil(total / partSize);
       const parts: CompletedPart[] = new Array(count);
-      await forEachConcurrently(count, this.config.uploadConcurrency, async (index) => {
-        const start = index * partSize;
-        const length = Math.min(partSize, total - start);
-        const { ETag } = await this.retryPart(() =>
-          this.call(key, () =>
-            this.client.send(
-              new UploadPartCommand({
-                Bucket: this.bucket,
-                Key: key,
-                UploadId,
-                PartNumber: index + 1,
-                Body: createReadStream(filePath, { start, end: start + length - 1 }),
-                ContentLength: length,
-                ...this.sse.read,
-              }),
-              { abortSignal: options.signal },
+      await pMap(
+        indexes(count),
+        async (index) => {
+          const start = index * partSize;
+          const length = Math.min(partSize, total - start);
+          const { ETag } = await this.retryPart(() =>
+            this.call(key, () =>
+              this.client.send(
+                new UploadPartCommand({
+                  Bucket: this.bucket,
+                  Key: key,
+                  UploadId,
+                  PartNumber: index + 1,
+                  Body: createReadStream(filePath, { start, end: start + length - 1 }),
+                  ContentLength: length,
+                  ...this.sse.read,
+                }),
+                { abortSignal: options.signal },
+              ),
             ),
-          ),
-        );
-        parts[index] = { ETag, PartNumber: index + 1 };
-      });
+          );
+          parts[index] = { ETag, PartNumber: index + 1 };
+        },
+        { concurrency: this.config.uploadConcurrency },
+      );
       await this.call(key, () =>
         this.client.send(
           new CompleteMultipartUploadCommand({
@@ -197,9 +202,8 @@ export class S3Adapter implements StorageAdapter {
       }
       const file = await open(filePath, "w");
       await file.truncate(size).finally(() => file.close());
-      await forEachConcurrently(
-        Math.ceil(size / rangeSize),
-        this.config.downloadConcurrency,
+      await pMap(
+        indexes(Math.ceil(size / rangeSize)),
         async (index) => {
           const start = index * rangeSize;
           const end = Math.min(size, start + rangeSize) - 1;
@@ -221,6 +225,7 @@ export class S3Adapter implements StorageAdapter {
             { signal },
           );
         },
+        { concurrency: this.config.downloadConcurrency },
       );
     } catch (error) {
       await rm(filePath, { force: true });
@@ -400,24 +405,7 @@ function asReadable(body: unknown, key: string): Readable {
   throw new DriverError("unknown", `the response for "${key}" had no readable body`);
 }
 
-/** Runs `task(0..count-1)` with at most `limit` running at once; the first failure stops the rest. */
-async function forEachConcurrently(
-  count: number,
-  limit: number,
-  task: (index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < count) {
-      const index = next++;
-      try {
-        await task(index);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
+/** 0, 1, ..., count - 1: part and range numbers. */
+function indexes(count: number): number[] {
+  return Array.from({ length: count }, (_, index) => index);
 }

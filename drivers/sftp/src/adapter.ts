@@ -8,6 +8,7 @@ import {
   type StorageAdapter,
   type WriteOptions,
 } from "@argo-artifact-drivers/core";
+import pMap from "p-map";
 import type { FileEntryWithStats, Stats } from "ssh2";
 import ssh2 from "ssh2";
 import { connect, type Session } from "./connection.js";
@@ -469,19 +470,23 @@ export class SftpAdapter implements StorageAdapter {
       throw this.fail(error, `cannot list "${folder}"`);
     }
     const children = entries.filter((entry) => entry.filename !== "." && entry.filename !== "..");
-    await forEachLimited(children, WALK_PARALLELISM, async (entry) => {
-      const path = posix.join(folder, entry.filename);
-      if ((entry.attrs.mode & 0o170000) === 0o040000) {
-        await this.removeTree(session, path, signal);
-        return;
-      }
-      await session
-        .request<void>((sftp, done) => sftp.unlink(path, done))
-        .catch((error: unknown) => {
-          if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE)
-            throw this.fail(error, `cannot delete "${path}"`);
-        });
-    });
+    await pMap(
+      children,
+      async (entry) => {
+        const path = posix.join(folder, entry.filename);
+        if ((entry.attrs.mode & 0o170000) === 0o040000) {
+          await this.removeTree(session, path, signal);
+          return;
+        }
+        await session
+          .request<void>((sftp, done) => sftp.unlink(path, done))
+          .catch((error: unknown) => {
+            if (statusOf(error) !== SFTP_STATUS.NO_SUCH_FILE)
+              throw this.fail(error, `cannot delete "${path}"`);
+          });
+      },
+      { concurrency: WALK_PARALLELISM },
+    );
     await session
       .request<void>((sftp, done) => sftp.rmdir(folder, done))
       .catch((error: unknown) => {
@@ -587,19 +592,4 @@ function isUnsupportedExtension(error: unknown): boolean {
     statusOf(error) === SFTP_STATUS.OP_UNSUPPORTED ||
     (error instanceof Error && error.message === "Server does not support this extended request")
   );
-}
-
-async function forEachLimited<T>(
-  items: T[],
-  limit: number,
-  body: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await body(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
