@@ -1,39 +1,23 @@
-import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { copyFile, mkdir, open, opendir, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join, relative, sep } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
+  type CallOptions,
   DriverError,
-  type ErrorCode,
+  type EntryKind,
+  type FolderEntry,
   FRAME_BYTES,
   type StorageAdapter,
   type WriteOptions,
 } from "@argo-artifact-drivers/core";
+import { translate } from "./errors.js";
 
-/** File system error codes, translated once at the edge. */
-const ERROR_CODES: Record<string, ErrorCode> = {
-  ENOENT: "not-found",
-  EACCES: "permission-denied",
-  EPERM: "permission-denied",
-  EROFS: "permission-denied",
-  EISDIR: "conflict",
-  ENOTDIR: "conflict",
-  EEXIST: "conflict",
-  ENOTEMPTY: "conflict",
-  ENOSPC: "transient",
-  EMFILE: "transient",
-};
-
-function translate(error: unknown, what: string): DriverError {
-  const code = (error as NodeJS.ErrnoException).code ?? "";
-  return new DriverError(ERROR_CODES[code] ?? "unknown", `${what}: ${code || String(error)}`, {
-    cause: error,
-  });
-}
-
-/** Keys are paths below `root`; the core has already refused `..` and empty segments. */
+/**
+ * Keys are paths below `root`, a folder backend: the core walks it with
+ * `listChildren` and makes writes atomic with a temp file and `move`.
+ */
 export class LocalAdapter implements StorageAdapter {
   readonly target: string;
 
@@ -51,14 +35,17 @@ export class LocalAdapter implements StorageAdapter {
   }
 
   private path(key: string): string {
-    return join(this.root, ...key.split("/"));
+    return key === "" ? this.root : join(this.root, ...key.split("/"));
   }
 
-  async stat(key: string): Promise<"file" | "directory" | "missing"> {
+  async stat(key: string): Promise<EntryKind> {
     try {
-      return (await stat(this.path(key))).isDirectory() ? "directory" : "file";
+      const info = await stat(this.path(key));
+      if (info.isDirectory()) return "directory";
+      return info.isFile() ? "file" : "missing";
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return "missing";
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return "missing";
       throw translate(error, "cannot inspect the key");
     }
   }
@@ -67,19 +54,37 @@ export class LocalAdapter implements StorageAdapter {
     const handle = await open(this.path(key), "r").catch((error: unknown) => {
       throw translate(error, "cannot open the object");
     });
-    if ((await handle.stat()).isDirectory()) {
+    if (!(await handle.stat()).isFile()) {
       await handle.close();
-      throw new DriverError("not-found", "the key is a directory, not an object");
+      throw new DriverError("not-found", "the key is a folder, not an object");
     }
     return handle.createReadStream({ highWaterMark: FRAME_BYTES });
   }
 
   async write(key: string, body: Readable, { signal }: WriteOptions): Promise<void> {
-    await this.replace(key, (temp) => pipeline(body, createWriteStream(temp), { signal }));
+    const target = this.path(key);
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await pipeline(body, createWriteStream(target), { signal });
+    } catch (error) {
+      throw translate(error, "cannot write the object");
+    }
   }
 
   async writeFromFile(key: string, filePath: string): Promise<void> {
-    await this.replace(key, (temp) => copyFile(filePath, temp));
+    const target = this.path(key);
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await copyFile(filePath, target);
+    } catch (error) {
+      throw translate(error, "cannot write the object");
+    }
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    await rename(this.path(from), this.path(to)).catch((error: unknown) => {
+      throw translate(error, "cannot move the object into place");
+    });
   }
 
   async readToFile(key: string, filePath: string): Promise<void> {
@@ -100,38 +105,21 @@ export class LocalAdapter implements StorageAdapter {
     });
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
-    const folder = this.path(prefix);
+  async *listChildren(prefix: string, { signal }: CallOptions): AsyncIterable<FolderEntry> {
     let entries: AsyncIterable<import("node:fs").Dirent>;
     try {
-      entries = await opendir(folder, { recursive: true, bufferSize: 256 });
+      entries = await opendir(this.path(prefix), { bufferSize: 256 });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-      throw translate(error, "cannot list the directory");
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return;
+      throw translate(error, "cannot list the folder");
     }
     for await (const entry of entries) {
-      if (!entry.isFile()) continue;
-      const relativePath = relative(folder, join(entry.parentPath, entry.name));
-      yield `${prefix}/${relativePath.split(sep).join("/")}`;
+      signal.throwIfAborted();
+      if (entry.isFile()) yield { name: entry.name, kind: "file" };
+      else if (entry.isDirectory()) yield { name: entry.name, kind: "directory" };
     }
   }
 
   async close(): Promise<void> {}
-
-  /** Writes through a temp file beside the target and renames it: never a partial file at the key. */
-  private async replace(key: string, writeTemp: (temp: string) => Promise<void>): Promise<void> {
-    const target = this.path(key);
-    const temp = join(
-      dirname(target),
-      `.${basename(target)}.partial-${randomBytes(4).toString("hex")}`,
-    );
-    try {
-      await mkdir(dirname(target), { recursive: true });
-      await writeTemp(temp);
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error instanceof DriverError ? error : translate(error, "cannot write the object");
-    }
-  }
 }

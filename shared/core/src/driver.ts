@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { StorageAdapter } from "./adapter.js";
+import type { CallOptions, StorageAdapter } from "./adapter.js";
 import type { Logger } from "./log.js";
 import type { SecretRef } from "./secrets.js";
 
@@ -24,11 +24,32 @@ export interface DriverDefinition<Shape extends z.ZodRawShape = z.ZodRawShape> {
   ): Promise<StorageAdapter> | StorageAdapter;
 }
 
+/**
+ * What the core lends an adapter for the work inside one call: secrets, the
+ * logger, and the user's retry and parallelism settings, so no driver writes
+ * its own retry loop or worker pool.
+ */
 export interface AdapterContext {
   /** The value of a secret reference found in the configuration (already resolved by the core). */
   secret(ref: SecretRef): string;
   /** The server's logger; never log secret values. */
   readonly logger: Logger;
+  /**
+   * Runs a replayable sub-operation (a part, a range) under the user's retry
+   * policy, retrying only `transient` failures and stopping when `signal`
+   * fires. A failure that used up its tries is not retried again by the core.
+   */
+  retry<T>(operation: () => Promise<T>, options: CallOptions): Promise<T>;
+  /**
+   * Runs `work` for every item, at most `concurrency` at once (default: the
+   * configured `parallelism`). Each run gets a child signal; the first failure
+   * aborts the others, and the promise settles only after every run has.
+   */
+  parallel<T>(
+    items: Iterable<T> | AsyncIterable<T>,
+    work: (item: T, options: CallOptions) => Promise<void>,
+    options: CallOptions & { concurrency?: number },
+  ): Promise<void>;
 }
 
 /** Declares a driver with its configuration type inferred from the shape. */

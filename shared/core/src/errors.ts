@@ -41,16 +41,34 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["transient"]);
 export class DriverError extends Error {
   override readonly name = "DriverError";
 
+  /** Set once retries gave up on this failure, so that no enclosing retry tries again. */
+  readonly final: boolean;
+  /** What to change, when the code's general hint would point at the wrong thing (e.g. a local path, not a key). */
+  readonly hint: string;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; final?: boolean; hint?: string },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.final = options?.final ?? false;
+    this.hint = options?.hint ?? ERROR_HINTS[code];
   }
 
   get retryable(): boolean {
-    return RETRYABLE.has(this.code);
+    return !this.final && RETRYABLE.has(this.code);
+  }
+
+  /** The same failure, marked as not to be retried again. */
+  asFinal(): DriverError {
+    return this.final
+      ? this
+      : new DriverError(this.code, this.message, {
+          cause: this.cause,
+          final: true,
+          hint: this.hint,
+        });
   }
 }
 

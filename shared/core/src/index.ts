@@ -1,4 +1,11 @@
-export type { StorageAdapter, WriteOptions } from "./adapter.js";
+export type {
+  CallOptions,
+  EntryKind,
+  FolderEntry,
+  StorageAdapter,
+  WriteOptions,
+} from "./adapter.js";
+export { openStorage } from "./adapter-cache.js";
 export { type CommonConfig, commonConfig } from "./config.js";
 export { type AdapterContext, type DriverDefinition, defineDriver } from "./driver.js";
 export {
@@ -12,4 +19,6 @@ export { normalizeKey } from "./keys.js";
 export type { Logger } from "./log.js";
 export { allowedSecretSources, SecretRef, SecretResolver, secretRef } from "./secrets.js";
 export { type RunningServer, serve, startServer } from "./serve.js";
-export { FRAME_BYTES } from "./service.js";
+export type { Storage } from "./storage.js";
+export { FRAME_BYTES } from "./streams.js";
+export { isTempName } from "./temp-names.js";

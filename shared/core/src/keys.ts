@@ -1,4 +1,5 @@
 import { DriverError } from "./errors.js";
+import { isTempName } from "./temp-names.js";
 
 /**
  * The one place artifact keys are checked. Argo builds keys from `keyFormat`
@@ -16,6 +17,8 @@ export function normalizeKey(raw: string): string {
     if (segment === "") throw invalidKey(raw, "the key has an empty segment ('//')");
     if (segment === "." || segment === "..")
       throw invalidKey(raw, `the key has a '${segment}' segment`);
+    if (isTempName(segment))
+      throw invalidKey(raw, `'${segment}' is reserved for uploads in progress`);
   }
   return key;
 }

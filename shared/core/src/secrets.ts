@@ -129,6 +129,13 @@ export class SecretResolver {
     return value;
   }
 
+  /** `message` with every secret value handed out so far replaced by REDACTED. */
+  scrub(message: string): string {
+    let clean = message;
+    for (const value of this.revealed) clean = clean.replaceAll(value, "REDACTED");
+    return clean;
+  }
+
   private async read(ref: SecretRef, source: SecretSource): Promise<string> {
     switch (source.kind) {
       case "env": {

@@ -4,7 +4,7 @@ import type { Http2Session } from "node:http2";
 import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import type { AdapterCache } from "./adapters.js";
+import type { AdapterCache } from "./adapter-cache.js";
 import type { DriverDefinition } from "./driver.js";
 import { type ArtifactServiceServer, ArtifactServiceService } from "./generated/artifact.js";
 import { createLogger, type Logger } from "./log.js";
@@ -34,10 +34,19 @@ const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;
 /** After the last call, how long answers may take to reach clients before connections are cut. */
 const FLUSH_MS = 1000;
 
+/** After cancelling calls at the end of the grace period, how long they may take to remove their temp files. */
+const CLEANUP_MS = 5000;
+
 export interface RunningServer {
   readonly socketPath: string;
-  /** Stops accepting calls, lets calls in flight finish for `graceMs`, then closes everything. */
+  /**
+   * Stops accepting calls, lets calls in flight finish for `graceMs`, then
+   * cancels the rest, waits for their cleanup (temp files) and closes
+   * everything. Calling it again returns the same promise.
+   */
   stop(graceMs?: number): Promise<void>;
+  /** Ends the grace period of a stop in progress now. */
+  force(): void;
 }
 
 /** A driver, or a function that imports it: importing late lets the socket bind first. */
@@ -68,25 +77,32 @@ export function serve(driver: DriverSource, argv = process.argv.slice(2)): void 
   // Signal handlers come first: Kubernetes may stop a pod at any moment,
   // even while the plugin is still starting, and the default action of
   // SIGTERM (exit 143) can fail the workflow node.
-  let signalled: NodeJS.Signals | undefined;
+  let signals = 0;
   let server: RunningServer | undefined;
+  let stopping: Promise<void> | undefined;
   const stop = () => {
-    if (!server || !signalled) return;
-    logger.info({ signal: signalled, graceSeconds }, "stopping: draining calls in flight");
-    server.stop(graceSeconds * 1000).then(
+    if (!server || signals === 0) return;
+    if (stopping) {
+      // A second signal: the operator does not want to wait for the grace period.
+      logger.warn("second signal: cancelling calls in flight now");
+      server.force();
+      return;
+    }
+    logger.info({ graceSeconds }, "stopping: draining calls in flight");
+    stopping = server.stop(graceSeconds * 1000).then(
       () => {
         logger.info("stopped");
         process.exit(0);
       },
       (error: unknown) => {
         logger.error({ err: error }, "stopping failed");
-        process.exit(0);
+        process.exit(1);
       },
     );
   };
   const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) return;
-    signalled = signal;
+    signals++;
+    logger.info({ signal }, "signal received");
     stop();
   };
   process.on("SIGTERM", onSignal);
@@ -147,34 +163,46 @@ export async function startServer(
   );
   await Promise.all([loading, reflection]);
 
+  const grace = new AbortController();
+  let stopped: Promise<void> | undefined;
+  const stop = async (graceMs: number) => {
+    // tryShutdown refuses new calls and closes connections once their
+    // streams end, but its callback can wait on a client that keeps its
+    // connection open; so draining ends by our own count of calls in flight,
+    // plus a moment for the last answers to be flushed.
+    const closed = new Promise<void>((done) => server.tryShutdown(() => done()));
+    const drained = await Promise.race([
+      calls.idle().then(() => true),
+      sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
+    ]);
+    if (drained) await Promise.race([closed, sleep(FLUSH_MS)]);
+    if (!drained) logger.warn({ graceMs }, "calls still in flight: cancelling them");
+    server.forceShutdown();
+    // Cancelled calls remove their temp files before they answer.
+    if (
+      !drained &&
+      !(await Promise.race([calls.idle().then(() => true), sleep(CLEANUP_MS, false)]))
+    )
+      logger.warn(
+        { cleanupMs: CLEANUP_MS },
+        "cancelled calls did not finish their cleanup in time",
+      );
+    await adapters?.closeAll();
+    try {
+      unlinkSync(socket);
+    } catch {
+      // Already gone: nothing to clean.
+    }
+  };
+
   return {
     socketPath: socket,
-    async stop(graceMs = 10_000) {
-      // tryShutdown refuses new calls and closes connections once their
-      // streams end, but its callback can wait on a client that keeps its
-      // connection open; so draining ends by our own count of calls in flight,
-      // plus a moment for the last answers to be flushed.
-      const closed = new Promise<void>((done) => server.tryShutdown(() => done()));
-      const grace = new AbortController();
-      const drained = await Promise.race([
-        calls.idle().then(() => true),
-        sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
-      ]);
-      if (drained)
-        await Promise.race([
-          closed,
-          sleep(FLUSH_MS, undefined, { signal: grace.signal }).catch(() => {}),
-        ]);
+    stop(graceMs = 10_000) {
+      stopped ??= stop(graceMs);
+      return stopped;
+    },
+    force() {
       grace.abort();
-      if (!drained)
-        logger.warn({ graceMs }, "calls still in flight after the grace period: cancelling them");
-      server.forceShutdown();
-      await adapters?.closeAll();
-      try {
-        unlinkSync(socket);
-      } catch {
-        // Already gone: nothing to clean.
-      }
     },
   };
 }
@@ -186,11 +214,13 @@ export async function startServer(
  * reached through a private field; if a grpc-js upgrade removes it, the plugin
  * keeps working with the default window and says so.
  */
-function widenReceiveWindow(server: Server, logger: Logger): void {
+export function widenReceiveWindow(server: Server, logger: Logger): boolean {
   const http2Servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map)) {
-    logger.debug("cannot reach grpc-js's HTTP/2 servers: keeping the default receive window");
-    return;
+  if (!(http2Servers instanceof Map) || http2Servers.size === 0) {
+    logger.warn(
+      "cannot reach grpc-js's HTTP/2 servers (its internals changed): uploads use the default 64 KiB receive window and are slower",
+    );
+    return false;
   }
   for (const http2Server of http2Servers.keys() as Iterable<NodeJS.EventEmitter>) {
     http2Server.on("session", (session: Http2Session) => {
@@ -198,6 +228,7 @@ function widenReceiveWindow(server: Server, logger: Logger): void {
       session.settings({ initialWindowSize: FLOW_CONTROL_WINDOW });
     });
   }
+  return true;
 }
 
 async function loadService(
@@ -212,7 +243,7 @@ async function loadService(
     { createArtifactService },
   ] = await Promise.all([
     typeof source === "function" ? source() : source,
-    import("./adapters.js"),
+    import("./adapter-cache.js"),
     import("./config.js"),
     import("./secrets.js"),
     import("./service.js"),

@@ -1,35 +1,28 @@
-import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { lstat, mkdir, opendir, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join, relative, sep } from "node:path";
-import { pipeline } from "node:stream/promises";
-import pMap from "p-map";
-import type { StorageAdapter } from "./adapter.js";
+import { lstat, mkdir, opendir, realpath, rename, rm, stat } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
 import { DriverError } from "./errors.js";
 import { checkRelativePath } from "./keys.js";
-import { type RetryPolicy, withRetry } from "./retry.js";
+import { parallel } from "./parallel.js";
+import { type RetryListener, type RetryPolicy, withRetry } from "./retry.js";
+import type { Storage } from "./storage.js";
+import { tempSibling } from "./temp-names.js";
 
 /**
- * The local side of Load and Save: files and directory trees moved through an
- * adapter with bounded parallelism, retries of whole files, and temp names so
+ * The local side of Load and Save: files and directory trees moved through
+ * storage with bounded parallelism, retries of whole files, and temp names so
  * that a failure never leaves a partial file or tree where Argo expects one.
  */
 export interface TransferContext {
-  adapter: StorageAdapter;
+  storage: Storage;
   retry: RetryPolicy;
   parallelism: number;
   signal: AbortSignal;
-  onRetry: (error: DriverError, attempt: number, delayMs: number) => void;
+  onRetry: RetryListener;
 }
 
 export interface TransferResult {
   bytes: number;
   files: number;
-}
-
-/** A sibling name for `path` that a crash leaves recognisable and never equal to `path`. */
-function tempSibling(path: string): string {
-  return join(dirname(path), `.${basename(path)}.partial-${randomBytes(4).toString("hex")}`);
 }
 
 /** Downloads the object at `key` into a temp file beside `path`, then renames it onto `path`. */
@@ -38,9 +31,9 @@ export async function loadFile(
   key: string,
   path: string,
 ): Promise<TransferResult> {
-  const temp = tempSibling(path);
+  const temp = tempSibling(path, sep);
   try {
-    await readObjectToFile(ctx, key, temp);
+    await readObjectToFile(ctx, key, temp, ctx.signal);
     const { size } = await stat(temp);
     await rename(temp, path);
     return { bytes: size, files: 1 };
@@ -56,56 +49,44 @@ export async function loadTree(
   key: string,
   path: string,
 ): Promise<TransferResult> {
-  const temp = tempSibling(path);
+  const temp = tempSibling(path, sep);
   const result: TransferResult = { bytes: 0, files: 0 };
+  const prefix = `${key}/`;
   try {
     await mkdir(temp);
-    const prefix = `${key}/`;
-    const folders = new Set<string>();
-    await pMap(
-      ctx.adapter.list(key, ctx.signal),
-      async (objectKey) => {
-        if (!objectKey.startsWith(prefix)) {
-          throw new DriverError(
-            "unknown",
-            `the backend listed "${objectKey}", which is not under "${prefix}"`,
-          );
-        }
-        // Folder markers (`key/sub/`) written by some tools carry no data.
-        if (objectKey.endsWith("/")) return;
+    await parallel(
+      ctx.storage.files(key, { signal: ctx.signal }),
+      async (objectKey, { signal }) => {
         const relativePath = checkRelativePath(objectKey.slice(prefix.length), key);
         const target = join(temp, ...relativePath.split("/"));
-        const folder = dirname(target);
-        if (!folders.has(folder)) {
-          await mkdir(folder, { recursive: true });
-          folders.add(folder);
-        }
-        await readObjectToFile(ctx, objectKey, target);
+        await mkdir(dirname(target), { recursive: true });
+        await readObjectToFile(ctx, objectKey, target, signal);
         result.bytes += (await stat(target)).size;
         result.files++;
       },
-      { concurrency: ctx.parallelism, signal: ctx.signal },
+      { signal: ctx.signal, concurrency: ctx.parallelism },
     );
     await rename(temp, path);
     return result;
   } catch (error) {
+    // parallel() has waited for every download, so nothing writes here any more.
     await rm(temp, { recursive: true, force: true });
     throw error;
   }
 }
 
-async function readObjectToFile(ctx: TransferContext, key: string, path: string): Promise<void> {
-  const { adapter, signal } = ctx;
+async function readObjectToFile(
+  ctx: TransferContext,
+  key: string,
+  path: string,
+  signal: AbortSignal,
+): Promise<void> {
   await withRetry(
     ctx.retry,
     signal,
     async () => {
-      if (adapter.readToFile) {
-        await rm(path, { force: true });
-        await adapter.readToFile(key, path, signal);
-      } else {
-        await pipeline(await adapter.read(key, signal), createWriteStream(path), { signal });
-      }
+      await rm(path, { force: true });
+      await ctx.storage.readToFile(key, path, { signal });
     },
     ctx.onRetry,
   );
@@ -117,15 +98,12 @@ export async function saveFile(
   path: string,
   key: string,
   size: number,
+  signal = ctx.signal,
 ): Promise<void> {
-  const { adapter, signal } = ctx;
   await withRetry(
     ctx.retry,
     signal,
-    async () => {
-      if (adapter.writeFromFile) await adapter.writeFromFile(key, path, { size, signal });
-      else await adapter.write(key, createReadStream(path), { size, signal });
-    },
+    () => ctx.storage.writeFromFile(key, path, { size, signal }),
     ctx.onRetry,
   );
 }
@@ -142,48 +120,60 @@ export async function saveTree(
 ): Promise<TransferResult> {
   const result: TransferResult = { bytes: 0, files: 0 };
   const written = new Set<string>();
-  await pMap(
-    walkFiles(root),
-    async ({ path, size }) => {
+  await parallel(
+    localFiles(root),
+    async ({ path, size }, { signal }) => {
       const objectKey = `${key}/${relative(root, path).split(sep).join("/")}`;
-      await saveFile(ctx, path, objectKey, size);
+      await saveFile(ctx, path, objectKey, size, signal);
       written.add(objectKey);
       result.bytes += size;
       result.files++;
     },
-    { concurrency: ctx.parallelism, signal: ctx.signal },
+    { signal: ctx.signal, concurrency: ctx.parallelism },
   );
   const stale: string[] = [];
-  for await (const objectKey of ctx.adapter.list(key, ctx.signal)) {
+  for await (const objectKey of ctx.storage.files(key, { signal: ctx.signal })) {
     if (!written.has(objectKey)) stale.push(objectKey);
   }
-  await pMap(
+  await parallel(
     stale,
-    (objectKey) =>
-      withRetry(
-        ctx.retry,
-        ctx.signal,
-        () => ctx.adapter.delete(objectKey, ctx.signal),
-        ctx.onRetry,
-      ),
-    { concurrency: ctx.parallelism, signal: ctx.signal },
+    (objectKey, { signal }) =>
+      withRetry(ctx.retry, signal, () => ctx.storage.delete(objectKey, { signal }), ctx.onRetry),
+    { signal: ctx.signal, concurrency: ctx.parallelism },
   );
   return result;
 }
 
 /**
- * Regular files under `root`, at any depth. Symbolic links to files are
- * followed (their content is what the step produced); links to folders are
- * not, so a link cycle cannot make the walk endless.
+ * Regular files under `root`, at any depth. A symbolic link is saved as the
+ * content of the file it points to when that file is inside `root`; a link
+ * that leaves `root`, points to a folder or points nowhere is refused, so a
+ * step cannot make the plugin upload files of its own container.
  */
-async function* walkFiles(root: string): AsyncGenerator<{ path: string; size: number }> {
+export async function* localFiles(root: string): AsyncGenerator<{ path: string; size: number }> {
+  const realRoot = await realpath(root);
   for await (const entry of await opendir(root, { recursive: true, bufferSize: 256 })) {
     const path = join(entry.parentPath, entry.name);
     if (entry.isFile()) {
       yield { path, size: (await lstat(path)).size };
     } else if (entry.isSymbolicLink()) {
-      const target = await stat(path).catch(() => undefined);
-      if (target?.isFile()) yield { path, size: target.size };
+      yield { path, size: await linkedFileSize(realRoot, root, path) };
     }
   }
+}
+
+async function linkedFileSize(realRoot: string, root: string, link: string): Promise<number> {
+  const name = relative(root, link);
+  const refuse = (why: string) =>
+    new DriverError("conflict", `the symbolic link "${name}" in the saved folder ${why}`, {
+      hint: "Replace the link with a copy of what it points to, or save the folder as an archive (Argo's default, tar).",
+    });
+  const resolved = await realpath(link).catch(() => undefined);
+  if (resolved === undefined) throw refuse("points to nothing");
+  if (resolved !== realRoot && !resolved.startsWith(realRoot + sep)) {
+    throw refuse("points outside the folder; only links to files inside it are saved");
+  }
+  const target = await stat(resolved);
+  if (!target.isFile()) throw refuse("points to a folder; only links to files are followed");
+  return target.size;
 }

@@ -1,16 +1,19 @@
 import { createHash } from "node:crypto";
-import type { StorageAdapter } from "./adapter.js";
-import type { DriverDefinition } from "./driver.js";
+import type { ParsedConfig } from "./config.js";
+import type { AdapterContext, DriverDefinition } from "./driver.js";
 import type { Logger } from "./log.js";
+import { parallel } from "./parallel.js";
+import { withRetry } from "./retry.js";
 import { SecretRef, type SecretResolver } from "./secrets.js";
+import { Storage } from "./storage.js";
 
-export interface AdapterLease {
-  readonly adapter: StorageAdapter;
+export interface StorageLease {
+  readonly storage: Storage;
   release(): void;
 }
 
 interface Entry {
-  adapter: Promise<StorageAdapter>;
+  storage: Promise<Storage>;
   users: number;
   lastUsed: number;
 }
@@ -35,7 +38,7 @@ export class AdapterCache {
     this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, options.idleMs)).unref();
   }
 
-  async acquire(configText: string, config: Record<string, unknown>): Promise<AdapterLease> {
+  async acquire(configText: string, config: ParsedConfig): Promise<StorageLease> {
     const refs = findSecretRefs(config);
     const values = new Map<SecretRef, string>();
     for (const ref of refs) values.set(ref, await this.secrets.resolve(ref));
@@ -47,22 +50,15 @@ export class AdapterCache {
     let entry = this.entries.get(cacheKey);
     if (!entry) {
       const created: Entry = {
-        adapter: Promise.resolve(
-          this.driver.createAdapter(config, {
-            logger: this.logger,
-            secret: (ref) => {
-              const value = values.get(ref);
-              if (value === undefined) throw new Error(`${ref} is not part of this configuration`);
-              return value;
-            },
-          }),
-        ),
+        storage: Promise.resolve(
+          this.driver.createAdapter(config, this.context(config, values)),
+        ).then((adapter) => new Storage(adapter, config.parallelism)),
         users: 0,
         lastUsed: Date.now(),
       };
       entry = created;
       this.entries.set(cacheKey, created);
-      created.adapter.catch(() => this.entries.delete(cacheKey));
+      created.storage.catch(() => this.entries.delete(cacheKey));
     } else {
       // Re-insert so iteration order stays least recently used first.
       this.entries.delete(cacheKey);
@@ -72,10 +68,10 @@ export class AdapterCache {
     this.evictBeyondLimit();
     const held = entry;
     try {
-      const adapter = await held.adapter;
+      const storage = await held.storage;
       let released = false;
       return {
-        adapter,
+        storage,
         release: () => {
           if (released) return;
           released = true;
@@ -87,6 +83,25 @@ export class AdapterCache {
       held.users--;
       throw error;
     }
+  }
+
+  /** What an adapter built for `config` may use: its secrets, and retries and parallelism as the user configured them. */
+  private context(config: ParsedConfig, values: Map<SecretRef, string>): AdapterContext {
+    const logger = this.logger;
+    return {
+      logger,
+      secret: (ref) => {
+        const value = values.get(ref);
+        if (value === undefined) throw new Error(`${ref} is not part of this configuration`);
+        return value;
+      },
+      retry: (operation, { signal }) =>
+        withRetry(config.retry, signal, operation, (error, attempt, delayMs) =>
+          logger.warn({ attempt, delayMs, code: error.code }, "retrying part of a transfer"),
+        ),
+      parallel: (items, work, { signal, concurrency }) =>
+        parallel(items, work, { signal, concurrency: concurrency ?? config.parallelism }),
+    };
   }
 
   /** Closes every adapter; used on shutdown. */
@@ -119,7 +134,7 @@ export class AdapterCache {
 
   private async close(entry: Entry): Promise<void> {
     try {
-      await (await entry.adapter).close();
+      await (await entry.storage).adapter.close();
     } catch (error) {
       this.logger.warn({ err: error }, "closing an idle adapter failed");
     }
@@ -133,4 +148,36 @@ function findSecretRefs(value: unknown, found: SecretRef[] = []): SecretRef[] {
     for (const item of Object.values(value)) findSecretRefs(item, found);
   }
   return found;
+}
+
+/**
+ * The storage for one configuration, built in this process exactly as the
+ * server builds it: for tests and tools that look at a backend directly
+ * (the conformance kit inspects what a failed call left behind).
+ */
+export async function openStorage(
+  driver: DriverDefinition,
+  configuration: string,
+  logger: Logger,
+): Promise<{ storage: Storage; close(): Promise<void> }> {
+  const [{ ConfigParser }, { allowedSecretSources, SecretResolver }] = await Promise.all([
+    import("./config.js"),
+    import("./secrets.js"),
+  ]);
+  const cache = new AdapterCache(
+    driver,
+    new SecretResolver({ allowed: allowedSecretSources() }),
+    logger,
+  );
+  const lease = await cache.acquire(
+    configuration,
+    new ConfigParser(driver.config).parse(configuration),
+  );
+  return {
+    storage: lease.storage,
+    close: async () => {
+      lease.release();
+      await cache.closeAll();
+    },
+  };
 }

@@ -1,0 +1,163 @@
+import type { AdapterCache } from "./adapter-cache.js";
+import type { CommonConfig, ConfigParser } from "./config.js";
+import { asDriverError, DriverError } from "./errors.js";
+import type { Artifact } from "./generated/artifact.js";
+import { normalizeKey } from "./keys.js";
+import type { Logger } from "./log.js";
+import { type RetryListener, withRetry } from "./retry.js";
+import type { SecretResolver } from "./secrets.js";
+import type { Storage } from "./storage.js";
+import type { TransferContext } from "./transfer.js";
+
+export type Operation =
+  | "Load"
+  | "Save"
+  | "Delete"
+  | "ListObjects"
+  | "IsDirectory"
+  | "OpenStream"
+  | "SaveStream";
+
+/** What one call works with once its artifact has been checked. */
+export interface CallScope {
+  key: string;
+  storage: Storage;
+  config: CommonConfig;
+  signal: AbortSignal;
+  transfer: TransferContext;
+  /** Retries an idempotent storage call within the call's policy. */
+  retried<T>(operation: () => Promise<T>): Promise<T>;
+}
+
+/** What a call reports for its log line. */
+export interface CallStats {
+  bytes?: number;
+  files?: number;
+}
+
+export interface CallDependencies {
+  driverName: string;
+  logger: Logger;
+  parser: ConfigParser;
+  adapters: AdapterCache;
+  secrets: SecretResolver;
+}
+
+export type CallRunner = (
+  operation: Operation,
+  artifact: Artifact | undefined,
+  signal: AbortSignal,
+  body: (scope: CallScope) => Promise<CallStats | undefined>,
+) => Promise<void>;
+
+/**
+ * Runs one call: checks the key, parses the configuration, leases the
+ * storage for it, logs one line, and turns any failure into a DriverError
+ * whose message names the operation, key and target and says what to change,
+ * with every revealed secret scrubbed.
+ */
+export function callRunner(deps: CallDependencies): CallRunner {
+  const { logger } = deps;
+  const scrub = (message: string) => deps.secrets.scrub(message);
+
+  return async (operation, artifact, signal, body) => {
+    const started = performance.now();
+    const rawKey = artifact?.plugin?.key ?? "";
+    let target = `plugin "${artifact?.plugin?.name ?? deps.driverName}"`;
+    try {
+      if (!artifact?.plugin) {
+        throw new DriverError(
+          "invalid-config",
+          "the request carries no plugin artifact (artifact.plugin is empty)",
+        );
+      }
+      const key = normalizeKey(rawKey);
+      const config = deps.parser.parse(artifact.plugin.configuration);
+      const lease = await deps.adapters.acquire(artifact.plugin.configuration, config);
+      const { storage } = lease;
+      target = storage.target;
+      try {
+        const onRetry: RetryListener = (error, attempt, delayMs) =>
+          logger.warn(
+            {
+              op: operation,
+              key,
+              target,
+              attempt,
+              delayMs,
+              code: error.code,
+              error: scrub(error.message),
+            },
+            "retrying",
+          );
+        const transfer: TransferContext = {
+          storage,
+          retry: config.retry,
+          parallelism: config.parallelism,
+          signal,
+          onRetry,
+        };
+        const stats = await body({
+          key,
+          storage,
+          config,
+          signal,
+          transfer,
+          retried: (run) => withRetry(config.retry, signal, run, onRetry),
+        });
+        logger.info(
+          {
+            op: operation,
+            key,
+            target,
+            ...stats,
+            durationMs: Math.round(performance.now() - started),
+            outcome: "ok",
+          },
+          `${operation} ok`,
+        );
+      } finally {
+        lease.release();
+      }
+    } catch (thrown) {
+      const error = asDriverError(thrown);
+      const message = scrub(describeFailure(operation, rawKey, target, error));
+      logger.warn(
+        {
+          op: operation,
+          key: rawKey,
+          target,
+          durationMs: Math.round(performance.now() - started),
+          outcome: "error",
+          code: error.code,
+          error: message,
+        },
+        `${operation} failed`,
+      );
+      throw new DriverError(error.code, message, { cause: error, hint: error.hint });
+    }
+  };
+}
+
+/** The message of a failed call: operation, key, target, what happened, what to change. */
+function describeFailure(
+  operation: Operation,
+  key: string,
+  target: string,
+  error: DriverError,
+): string {
+  const cause =
+    error.cause instanceof Error &&
+    error.cause.message &&
+    !error.message.includes(error.cause.message)
+      ? ` (${error.cause.message.split("\n")[0]})`
+      : "";
+  return `${operation} of key ${JSON.stringify(key)} on ${target} failed: ${error.message}${cause} [${error.code}]. ${error.hint}`;
+}
+
+export function notFound(key: string): DriverError {
+  return new DriverError(
+    "not-found",
+    `nothing exists at key "${key}" (no object, and no objects under "${key}/")`,
+  );
+}
