@@ -17,3 +17,6 @@ if [ "$("$tools/node_modules/.bin/node" --version 2>/dev/null)" != "v$NODE_VERSI
 fi
 export PATH="$tools/node_modules/.bin:$PATH"
 export npm_config_update_notifier=false
+# turbo sends anonymous usage data unless told not to; this project runs in
+# air-gapped CI and on developers' machines, so it never does.
+export TURBO_TELEMETRY_DISABLED=1
