@@ -1,7 +1,5 @@
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
 import { basename, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   Artifact,
   type ArtifactServiceClient,
@@ -19,7 +17,6 @@ import {
   type OpenStreamResponse,
   SaveArtifactRequest,
   type SaveArtifactResponse,
-  SaveStreamArtifactRequest,
 } from "@argo-artifact-drivers/core/proto";
 import { FastArtifactServiceClient } from "@argo-artifact-drivers/core/wire";
 import {
@@ -30,56 +27,10 @@ import {
   type ServiceError,
   status,
 } from "@grpc/grpc-js";
-
-/** The RPCs of the ArtifactService, as named in messages. */
-export type Operation =
-  | "Load"
-  | "Save"
-  | "Delete"
-  | "ListObjects"
-  | "IsDirectory"
-  | "OpenStream"
-  | "SaveStream"
-  | "GetCapabilities";
-
-/**
- * Why a call failed:
- * - `plugin`: the plugin answered with an `error` field or `success=false`;
- * - `status`: the call ended with a gRPC error status (the plugin's or the transport's);
- * - `unavailable`: nothing accepted a connection on the socket in time;
- * - `protocol`: the plugin broke the wire contract (e.g. data after `is_end`);
- * - `source`: the local data given to `saveStream` failed.
- */
-export type FailureKind = "plugin" | "status" | "unavailable" | "protocol" | "source";
-
-/** Every failure of an ArtifactClient call; `message` is the plugin's own text where it sent one. */
-export class ArtifactClientError extends Error {
-  override readonly name = "ArtifactClientError";
-
-  constructor(
-    readonly operation: Operation,
-    readonly kind: FailureKind,
-    message: string,
-    options: {
-      key?: string;
-      /** The gRPC status code, when the call ended with one. */
-      code?: status;
-      cause?: unknown;
-    } = {},
-  ) {
-    super(message, { cause: options.cause });
-    this.key = options.key;
-    this.code = options.code;
-  }
-
-  readonly key: string | undefined;
-  readonly code: status | undefined;
-
-  /** The status code's name (`NOT_FOUND`, ...), when the call ended with one. */
-  get codeName(): string | undefined {
-    return this.code === undefined ? undefined : status[this.code];
-  }
-}
+import { ArtifactClientError, checkOutcome, fromGrpcError, type Operation } from "./errors.js";
+import { waitForPlugin } from "./ready.js";
+import type { ByteSource } from "./rechunk.js";
+import { saveStream } from "./save-stream.js";
 
 export interface ArtifactClientOptions {
   /** `artifact.plugin.name` in every request: the name the plugin is registered under in Argo. */
@@ -102,11 +53,6 @@ export interface ArtifactClientOptions {
   maxReceiveMessageBytes?: number;
 }
 
-/** Bytes to store: a Node Readable, an async generator, or a plain array of buffers. */
-export type ByteSource =
-  | AsyncIterable<Buffer | Uint8Array | string>
-  | Iterable<Buffer | Uint8Array | string>;
-
 export interface CallControl {
   /** Aborting cancels the call. */
   signal?: AbortSignal;
@@ -119,9 +65,6 @@ export const ARGO_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
 const DEFAULT_READY_TIMEOUT_MS = 5000;
 /** A large HTTP/2 window lets the server keep a 1–2 MiB frame in flight while the previous one is consumed. */
 const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;
-const SOCKET_POLL_MS = 50;
-/** SaveStream frames handed to grpc-js before the earlier ones reach the socket. */
-const MAX_FRAMES_IN_FLIGHT = 2;
 
 /**
  * A client of one artifact driver plugin, speaking Argo's ArtifactService over
@@ -175,7 +118,7 @@ export class ArtifactClient {
       control,
       (options, callback) => this.grpc.load(request, new Metadata(), options, callback),
     );
-    this.checkOutcome("Load", key, response.success, response.error);
+    checkOutcome("Load", key, response.success, response.error);
   }
 
   /** Uploads the file or directory tree at `path` (absolute or relative to this process) to `key`. */
@@ -191,7 +134,7 @@ export class ArtifactClient {
       control,
       (options, callback) => this.grpc.save(request, new Metadata(), options, callback),
     );
-    this.checkOutcome("Save", key, response.success, response.error);
+    checkOutcome("Save", key, response.success, response.error);
   }
 
   /** Removes the object at `key`, or every object under it. */
@@ -203,7 +146,7 @@ export class ArtifactClient {
       control,
       (options, callback) => this.grpc.delete(request, new Metadata(), options, callback),
     );
-    this.checkOutcome("Delete", key, response.success, response.error);
+    checkOutcome("Delete", key, response.success, response.error);
   }
 
   /** Every object under the directory `key`, as full keys (`key/a.txt`), in the plugin's order. */
@@ -286,7 +229,7 @@ export class ArtifactClient {
       }
     } catch (error) {
       if (control.signal?.aborted) throw control.signal.reason;
-      throw this.translate("OpenStream", key, error);
+      throw fromGrpcError("OpenStream", key, error);
     } finally {
       control.signal?.removeEventListener("abort", onAbort);
       // After is_end, an early break or an error the server may still be sending: stop
@@ -306,120 +249,15 @@ export class ArtifactClient {
   async saveStream(key: string, source: ByteSource, control: CallControl = {}): Promise<number> {
     await this.ready("SaveStream", key);
     control.signal?.throwIfAborted();
-    type Answer = { error: ServiceError | null; response: SaveArtifactResponse | undefined };
-    let settle: (answer: Answer) => void = () => {};
-    const answered = new Promise<Answer>((resolvePromise) => {
-      settle = resolvePromise;
+    return saveStream({
+      grpc: this.grpc,
+      key,
+      artifact: this.artifact(key),
+      source,
+      chunkSize: this.options.chunkSize,
+      callOptions: this.callOptions(),
+      signal: control.signal,
     });
-    const call = this.grpc.saveStream(new Metadata(), this.callOptions(), (error, response) =>
-      settle({ error, response }),
-    );
-    // Writing after the plugin has answered errors on the stream; the answer tells the real story.
-    call.on("error", () => {});
-    const onAbort = () => call.cancel();
-    control.signal?.addEventListener("abort", onAbort, { once: true });
-
-    let inFlight = 0;
-    let isAnswered = false;
-    // Single waiters woken by callbacks. (Racing each step against the long-lived
-    // `answered` promise would keep every chunk reachable from it until the call
-    // ends: a leak the size of the artifact.)
-    let wakeWriter: (() => void) | undefined;
-    let wakeReader: (() => void) | undefined;
-    void answered.then(() => {
-      isAnswered = true;
-      wakeWriter?.();
-      wakeReader?.();
-    });
-    /** Sends one frame; false when the plugin answered before it could be sent. */
-    const send = async (message: SaveStreamArtifactRequest): Promise<boolean> => {
-      while (inFlight >= MAX_FRAMES_IN_FLIGHT && !isAnswered) {
-        await new Promise<void>((resolvePromise) => {
-          wakeWriter = resolvePromise;
-        });
-        wakeWriter = undefined;
-      }
-      if (isAnswered) return false;
-      inFlight++;
-      call.write(message, () => {
-        inFlight--;
-        wakeWriter?.();
-      });
-      return true;
-    };
-    const chunks = rechunk(source, this.options.chunkSize)[Symbol.asyncIterator]();
-    /** The next chunk of the source, or "answered" as soon as the plugin answers. */
-    const nextChunk = async (): Promise<IteratorResult<Buffer, void> | "answered"> => {
-      if (isAnswered) return "answered";
-      try {
-        return await new Promise((resolvePromise, reject) => {
-          wakeReader = () => resolvePromise("answered");
-          chunks.next().then(resolvePromise, reject);
-        });
-      } finally {
-        wakeReader = undefined;
-      }
-    };
-
-    let sent = 0;
-    let complete = false;
-    try {
-      if (
-        await send(SaveStreamArtifactRequest.fromPartial({ outputArtifact: this.artifact(key) }))
-      ) {
-        complete = true;
-        for (;;) {
-          // An answer (an early error, or the cancellation an abort causes) must not wait
-          // for a source that may never produce again (a terminal, a stalled pipe).
-          const next = await nextChunk();
-          if (next === "answered") {
-            complete = false;
-            break;
-          }
-          if (next.done) break;
-          if (!(await send(SaveStreamArtifactRequest.fromPartial({ chunk: next.value })))) {
-            complete = false;
-            break;
-          }
-          sent += next.value.length;
-        }
-      }
-    } catch (error) {
-      call.cancel();
-      await answered;
-      if (control.signal?.aborted) throw control.signal.reason;
-      throw new ArtifactClientError(
-        "SaveStream",
-        "source",
-        `reading the data to save failed after ${sent} bytes: ${errorText(error)}; the call was cancelled`,
-        { key, cause: error },
-      );
-    } finally {
-      control.signal?.removeEventListener("abort", onAbort);
-      if (!complete) {
-        chunks.return?.().catch(() => {});
-        if (isDestroyable(source)) source.destroy();
-      }
-    }
-    if (complete) call.end();
-    const { error, response } = await answered;
-    if (control.signal?.aborted) throw control.signal.reason;
-    if (error) throw this.translate("SaveStream", key, error);
-    if (!response) {
-      throw new ArtifactClientError("SaveStream", "protocol", "the plugin sent no response", {
-        key,
-      });
-    }
-    this.checkOutcome("SaveStream", key, response.success, response.error);
-    if (!complete) {
-      throw new ArtifactClientError(
-        "SaveStream",
-        "protocol",
-        `the plugin answered success after ${sent} bytes, before the client finished sending`,
-        { key },
-      );
-    }
-    return sent;
   }
 
   /** `saveStream` of a local file, read in `chunkSize` pieces. */
@@ -442,61 +280,19 @@ export class ArtifactClient {
    * connect, within `readyTimeoutMs`, as Argo does before its first call.
    */
   ready(operation: Operation = "GetCapabilities", key?: string): Promise<void> {
-    this.readyPromise ??= this.waitForReady(operation, key);
+    this.readyPromise ??= waitForPlugin(
+      this.socketPath,
+      this.grpc,
+      this.options.readyTimeoutMs,
+      operation,
+      key,
+    );
     const promise = this.readyPromise;
     // A failed wait may be retried by a later call.
     promise.catch(() => {
       if (this.readyPromise === promise) this.readyPromise = undefined;
     });
     return promise;
-  }
-
-  private async waitForReady(operation: Operation, key: string | undefined): Promise<void> {
-    const timeoutMs = this.options.readyTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    const waited = `${formatSeconds(timeoutMs)}`;
-    for (;;) {
-      const info = await stat(this.socketPath).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
-        throw new ArtifactClientError(
-          operation,
-          "unavailable",
-          `cannot use socket ${this.socketPath}: ${errorText(error)}`,
-          { key, cause: error },
-        );
-      });
-      if (info?.isSocket()) break;
-      if (info) {
-        throw new ArtifactClientError(
-          operation,
-          "unavailable",
-          `${this.socketPath} exists but is not a Unix socket; pass the socket path the plugin was started with`,
-          { key },
-        );
-      }
-      if (Date.now() >= deadline) {
-        throw new ArtifactClientError(
-          operation,
-          "unavailable",
-          `no plugin socket at ${this.socketPath} after waiting ${waited}: start the plugin with this socket path as its argument, or pass the right --socket`,
-          { key },
-        );
-      }
-      await sleep(SOCKET_POLL_MS);
-    }
-    await new Promise<void>((resolvePromise, reject) => {
-      this.grpc.waitForReady(Math.max(deadline, Date.now() + 100), (error) => {
-        if (!error) return resolvePromise();
-        reject(
-          new ArtifactClientError(
-            operation,
-            "unavailable",
-            `nothing accepted a connection on socket ${this.socketPath} within ${waited}: the socket file exists but no plugin is listening (a stale socket of a stopped plugin?)`,
-            { key, cause: error },
-          ),
-        );
-      });
-    });
   }
 
   private artifact(key: string, path = ""): Artifact {
@@ -533,88 +329,10 @@ export class ArtifactClient {
       const call = start(this.callOptions(), (error, response) => {
         control.signal?.removeEventListener("abort", onAbort);
         if (control.signal?.aborted) reject(control.signal.reason);
-        else if (error) reject(this.translate(operation, key, error));
+        else if (error) reject(fromGrpcError(operation, key, error));
         else resolvePromise(response);
       });
       control.signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
-
-  private checkOutcome(operation: Operation, key: string, success: boolean, error: string): void {
-    if (error !== "") throw new ArtifactClientError(operation, "plugin", error, { key });
-    if (!success) {
-      throw new ArtifactClientError(
-        operation,
-        "plugin",
-        "the plugin answered success=false without an error message",
-        { key },
-      );
-    }
-  }
-
-  private translate(operation: Operation, key: string | undefined, error: unknown): Error {
-    if (error instanceof ArtifactClientError) return error;
-    if (isServiceError(error)) {
-      const details = error.details || status[error.code] || "no details";
-      return new ArtifactClientError(operation, "status", details, {
-        key,
-        code: error.code,
-        cause: error,
-      });
-    }
-    return error instanceof Error ? error : new Error(String(error));
-  }
-}
-
-function isDestroyable(value: unknown): value is { destroy(): void } {
-  return typeof (value as { destroy?: unknown }).destroy === "function";
-}
-
-function isServiceError(error: unknown): error is ServiceError {
-  return (
-    error instanceof Error &&
-    typeof (error as Partial<ServiceError>).code === "number" &&
-    "details" in error &&
-    "metadata" in error
-  );
-}
-
-/** Regroups any stream of bytes into pieces of exactly `size` bytes (the last one shorter). */
-export async function* rechunk(
-  source: ByteSource,
-  size: number,
-): AsyncGenerator<Buffer, void, undefined> {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  for await (const piece of source) {
-    let buffer =
-      typeof piece === "string"
-        ? Buffer.from(piece)
-        : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    while (buffer.length > 0) {
-      if (pendingBytes === 0 && buffer.length >= size) {
-        yield buffer.subarray(0, size);
-        buffer = buffer.subarray(size);
-        continue;
-      }
-      const take = Math.min(size - pendingBytes, buffer.length);
-      pending.push(buffer.subarray(0, take));
-      pendingBytes += take;
-      buffer = buffer.subarray(take);
-      if (pendingBytes === size) {
-        yield Buffer.concat(pending, size);
-        pending = [];
-        pendingBytes = 0;
-      }
-    }
-  }
-  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function formatSeconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(1))} s`;
 }

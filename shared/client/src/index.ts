@@ -1,12 +1,9 @@
 export {
   ARGO_MAX_RECEIVE_MESSAGE_BYTES,
   ArtifactClient,
-  ArtifactClientError,
   type ArtifactClientOptions,
-  type ByteSource,
   type CallControl,
   DEFAULT_CHUNK_SIZE,
-  type FailureKind,
-  type Operation,
-  rechunk,
 } from "./client.js";
+export { ArtifactClientError, type FailureKind, type Operation } from "./errors.js";
+export { type ByteSource, rechunk } from "./rechunk.js";
