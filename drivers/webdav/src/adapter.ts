@@ -196,7 +196,24 @@ export class WebdavAdapter implements StorageAdapter {
       answer = await this.http.request("MKCOL", url, { signal });
     }
     // 405: something exists there; a file in the way makes the PUT fail with 409, naming the conflict.
-    expect("MKCOL", url, answer, [200, 201, 204, 405]);
+    if (statusOk(answer.status) || answer.status === 405) return;
+    if (
+      answer.status >= 400 &&
+      answer.status < 500 &&
+      answer.status !== 401 &&
+      answer.status !== 403
+    ) {
+      // Servers refuse a collection below a file in different ways (Apache: 400): say which.
+      const there = await this.stat(path, { signal }).catch(() => undefined);
+      if (there === "directory") return;
+      if (there === "file") {
+        throw new DriverError(
+          "conflict",
+          `${this.paths.url(path).href} is a file, where a collection (folder) is needed (MKCOL ${url.href} answered HTTP ${answer.status})`,
+        );
+      }
+    }
+    expect("MKCOL", url, answer, [201]);
   }
 
   /** The base collection must exist: creating it would hide a mistyped url. */

@@ -24,13 +24,19 @@ const RESERVED_HEADERS = new Set([
   "upgrade",
 ]);
 
-const headerName = z
-  .string()
-  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be an HTTP header name")
-  .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()), {
-    message:
-      "is set by the driver or carries credentials; use usernameSecret, passwordSecret or bearerTokenSecret for credentials",
-  });
+/** Header names and one-line values; credentials and the headers WebDAV methods depend on are refused. */
+const extraHeaders = z.record(z.string(), z.string()).superRefine((headers, context) => {
+  for (const [name, value] of Object.entries(headers)) {
+    const issue = (message: string) => context.addIssue({ code: "custom", message, path: [name] });
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) issue("is not an HTTP header name");
+    else if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      issue(
+        "is set by the driver or carries credentials; use usernameSecret, passwordSecret or bearerTokenSecret for credentials",
+      );
+    }
+    if (/[\r\n\0]/.test(value)) issue("must be one line");
+  }
+});
 
 export const webdavConfig = {
   url: z
@@ -72,8 +78,7 @@ export const webdavConfig = {
     .describe(
       "Accept any TLS certificate of an https url without verification (tests only; logged as a warning)",
     ),
-  headers: z
-    .record(headerName, z.string().regex(/^[^\r\n]*$/, "must be one line"))
+  headers: extraHeaders
     .default({})
     .describe(
       "Extra HTTP headers sent with every request (not for credentials), e.g. {X-Tenant: builds}",

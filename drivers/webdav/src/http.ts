@@ -48,8 +48,12 @@ export interface TextResponse {
   text: string;
 }
 
-/** A digest challenge older than this is renewed before a streamed upload, which cannot be sent twice. */
-const DIGEST_FRESHNESS_MS = 30_000;
+/**
+ * A digest challenge older than this is renewed before a streamed upload,
+ * which cannot be sent twice: its nonce must not go stale on the way (Apache
+ * keeps nonces 300 s by default).
+ */
+const DIGEST_FRESHNESS_MS = 10_000;
 /** Error bodies are read for a server message, never more than this. */
 const ERROR_BODY_BYTES = 16 * 1024;
 
@@ -102,10 +106,7 @@ export class Http {
    */
   async upload(method: string, url: URL, options: StreamRequestOptions): Promise<TextResponse> {
     if (this.options.authenticator.needsChallenge(DIGEST_FRESHNESS_MS)) {
-      await this.request("PROPFIND", this.base, {
-        headers: { Depth: "0" },
-        signal: options.signal,
-      });
+      await this.renewChallenge(options.signal);
     }
     const headers: Record<string, string> = {
       "Content-Type": "application/octet-stream",
@@ -187,6 +188,15 @@ export class Http {
     this.agent.destroy();
   }
 
+  /** Asks for a fresh digest challenge: an unauthenticated request is answered with a new nonce. */
+  private async renewChallenge(signal: AbortSignal): Promise<void> {
+    const { req, response } = this.open("PROPFIND", this.base, { Depth: "0" }, signal, false);
+    req.end();
+    const res = await response;
+    res.resume();
+    if (res.statusCode === 401) this.retryAfterChallenge(res);
+  }
+
   private retryAfterChallenge(response: IncomingMessage): boolean {
     return this.options.authenticator.challenged(
       response.headersDistinct["www-authenticate"] ?? [],
@@ -203,10 +213,13 @@ export class Http {
     url: URL,
     extraHeaders: Record<string, string> | undefined,
     signal: AbortSignal,
+    authenticate = true,
   ): { req: ClientRequest; response: Promise<IncomingMessage> } {
     signal.throwIfAborted();
     const headers: Record<string, string> = { ...this.options.headers, ...extraHeaders };
-    const authorization = this.options.authenticator.header(method, url.pathname + url.search);
+    const authorization = authenticate
+      ? this.options.authenticator.header(method, url.pathname + url.search)
+      : undefined;
     if (authorization) headers.Authorization = authorization;
     const { connectTimeoutMs, idleTimeoutMs } = this.options;
     const req = this.send(url, {
