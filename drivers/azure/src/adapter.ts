@@ -58,7 +58,7 @@ export class AzureAdapter implements StorageAdapter {
       if (failure.code !== "not-found" || isContainerMissing(error)) throw failure;
     }
     for await (const page of this.pages(key, signal, 1)) {
-      if (page.some((item) => !isFolderMarker(item.metadata))) return "directory";
+      if (page.some((item) => !isMarker(item))) return "directory";
     }
     return "missing";
   }
@@ -99,7 +99,7 @@ export class AzureAdapter implements StorageAdapter {
     const folders: string[] = [];
     for await (const page of this.pages(prefix, signal)) {
       const files: string[] = [];
-      for (const item of page) (isFolderMarker(item.metadata) ? folders : files).push(item.name);
+      for (const item of page) (isMarker(item) ? folders : files).push(item.name);
       await this.context.parallel(
         files,
         (name, options) => this.context.retry(() => this.delete(name, options), options),
@@ -112,7 +112,7 @@ export class AzureAdapter implements StorageAdapter {
 
   async *list(prefix: string, { signal }: CallOptions): AsyncIterable<string> {
     for await (const page of this.pages(prefix, signal)) {
-      for (const item of page) if (!isFolderMarker(item.metadata)) yield item.name;
+      for (const item of page) if (!isMarker(item)) yield item.name;
     }
   }
 
@@ -167,9 +167,14 @@ export class AzureAdapter implements StorageAdapter {
 }
 
 /**
- * Accounts with a hierarchical namespace (Data Lake Storage) list their
- * folders as empty blobs marked `hdi_isfolder`; they are not files.
+ * Folder markers are not files: `key/` blobs made by consoles and tools, and
+ * the folders of accounts with a hierarchical namespace (Data Lake Storage),
+ * which the Blob API lists as empty blobs marked `hdi_isfolder`.
  */
+function isMarker(item: BlobItem): boolean {
+  return item.name.endsWith("/") || isFolderMarker(item.metadata);
+}
+
 function isFolderMarker(metadata: Record<string, string> | undefined): boolean {
   return metadata?.hdi_isfolder === "true";
 }

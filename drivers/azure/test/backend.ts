@@ -131,3 +131,42 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const timer = sleep(5000).then(() => child.kill("SIGKILL"));
   await Promise.race([exited, timer]);
 }
+
+export interface Proxy {
+  /** The proxy's loopback port. */
+  readonly port: number;
+  /** Closes every connection once it has carried `bytes` bytes towards the client. */
+  cutAfter(bytes: number): Promise<void>;
+  delete(): Promise<void>;
+}
+
+/** A Toxiproxy proxy from a free loopback port to `upstreamPort`. */
+export async function createProxy(api: string, upstreamPort: number): Promise<Proxy> {
+  const port = await freePort();
+  const name = `azurite-${port}`;
+  await toxiproxyCall(api, "POST", "/proxies", {
+    name,
+    listen: `127.0.0.1:${port}`,
+    upstream: `127.0.0.1:${upstreamPort}`,
+  });
+  return {
+    port,
+    cutAfter: (bytes) =>
+      toxiproxyCall(api, "POST", `/proxies/${name}/toxics`, {
+        name: "cut",
+        type: "limit_data",
+        stream: "downstream",
+        attributes: { bytes },
+      }),
+    delete: () => toxiproxyCall(api, "DELETE", `/proxies/${name}`),
+  };
+}
+
+async function toxiproxyCall(api: string, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${api}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`toxiproxy ${method} ${path}: HTTP ${response.status} ${text}`);
+}
