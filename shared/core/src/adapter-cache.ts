@@ -158,12 +158,10 @@ function findSecretRefs(value: unknown, found: SecretRef[] = []): SecretRef[] {
 export async function openStorage(
   driver: DriverDefinition,
   configuration: string,
-  logger: Logger,
 ): Promise<{ storage: Storage; close(): Promise<void> }> {
-  const [{ ConfigParser }, { allowedSecretSources, SecretResolver }] = await Promise.all([
-    import("./config.js"),
-    import("./secrets.js"),
-  ]);
+  const [{ ConfigParser }, { allowedSecretSources, SecretResolver }, { createLogger }] =
+    await Promise.all([import("./config.js"), import("./secrets.js"), import("./log.js")]);
+  const logger = createLogger();
   const cache = new AdapterCache(
     driver,
     new SecretResolver({ allowed: allowedSecretSources() }),

@@ -120,8 +120,10 @@ export async function saveTree(
 ): Promise<TransferResult> {
   const result: TransferResult = { bytes: 0, files: 0 };
   const written = new Set<string>();
+  // Listed before anything is uploaded, so a refused link uploads nothing.
+  const files = await Array.fromAsync(localFiles(root));
   await parallel(
-    localFiles(root),
+    files,
     async ({ path, size }, { signal }) => {
       const objectKey = `${key}/${relative(root, path).split(sep).join("/")}`;
       await saveFile(ctx, path, objectKey, size, signal);
