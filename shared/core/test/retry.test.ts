@@ -71,3 +71,18 @@ describe("withRetry", () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });
+
+describe("nested retries", () => {
+  it("do not multiply: a part that used up its tries is not retried by the enclosing call", async () => {
+    let partCalls = 0;
+    const signal = new AbortController().signal;
+    const outer = withRetry(policy, signal, () =>
+      withRetry(policy, signal, async () => {
+        partCalls++;
+        throw new DriverError("transient", "HTTP 503");
+      }),
+    );
+    await expect(outer).rejects.toThrow(/HTTP 503 \(after 5 tries\)/);
+    expect(partCalls).toBe(5);
+  });
+});

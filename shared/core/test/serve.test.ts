@@ -1,0 +1,37 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { pino } from "pino";
+import { afterAll, describe, expect, it } from "vitest";
+import { widenReceiveWindow } from "../src/serve.js";
+
+describe("the HTTP/2 receive window", () => {
+  const folder = mkdtemp(join(tmpdir(), "serve-test-"));
+  afterAll(async () => rm(await folder, { recursive: true, force: true }));
+
+  it("is widened through grpc-js's internals (fails when a grpc-js upgrade changes them)", async () => {
+    const server = new Server();
+    const socket = join(await folder, "socket");
+    await new Promise<void>((done, fail) =>
+      server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (error) =>
+        error ? fail(error) : done(),
+      ),
+    );
+    const warnings: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => warnings.push(line) });
+    try {
+      expect(widenReceiveWindow(server, logger)).toBe(true);
+      expect(warnings).toEqual([]);
+    } finally {
+      server.forceShutdown();
+    }
+  });
+
+  it("warns visibly when those internals are missing", () => {
+    const warnings: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => warnings.push(line) });
+    expect(widenReceiveWindow({} as Server, logger)).toBe(false);
+    expect(warnings.join("")).toMatch(/"level":40.*receive window/);
+  });
+});
