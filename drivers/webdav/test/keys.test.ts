@@ -28,6 +28,7 @@ describe("keys never leave url", () => {
     "a\\..\\..\\..\\outside\\secret.txt",
     "a\\\\..\\\\..\\\\b.txt",
     "..\\..\\x.txt",
+    "..\\\\..\\\\..\\\\escaped.txt",
     ";%00/x.txt",
     "q?x=%2e%2e%2fy#..txt",
   ];
