@@ -71,6 +71,16 @@ const UNREACHABLE = {
     ].join("\n"),
     target: "sftp://tester@127.0.0.1:9",
   },
+  webdav: {
+    env: { ARTIFACT_DRIVER_SECRET_SOURCES: "env", TEST_USER: "tester", TEST_PASSWORD: "password" },
+    config: [
+      "url: http://127.0.0.1:9/dav/",
+      "usernameSecret: {env: TEST_USER}",
+      "passwordSecret: {env: TEST_PASSWORD}",
+      "retry: {attempts: 1}",
+    ].join("\n"),
+    target: "WebDAV http://127.0.0.1:9/dav/",
+  },
 };
 
 /**
@@ -84,6 +94,7 @@ const ROUND_TRIP = {
   local: async () => ({ config: "root: /tmp", env: {}, hostNetwork: false, stop() {} }),
   s3: startMoto,
   sftp: startSshd,
+  webdav: startRcloneWebdav,
 };
 
 after(() => {
@@ -476,6 +487,41 @@ async function startSshd(work) {
     env: {
       ARTIFACT_DRIVER_SECRET_SOURCES: "env",
       TEST_PRIVATE_KEY: readFileSync(join(dir, "client_key"), "utf8"),
+    },
+    hostNetwork: true,
+    stop: () => stopProcess(server),
+  };
+}
+
+/** Debian's `rclone serve webdav` (drivers/webdav/test/setup-backend.sh) with basic authentication. */
+async function startRcloneWebdav(work) {
+  const setup = join(repoRoot, "drivers/webdav/test/setup-backend.sh");
+  const lines = (await run("bash", [setup])).stdout.trim().split("\n");
+  const rclone = lines.at(-2);
+  const data = join(work, "webdav");
+  mkdirSync(data, { recursive: true });
+  const port = await freePort();
+  const server = spawn(
+    rclone,
+    ["serve", "webdav", data, "--addr", `127.0.0.1:${port}`, "--user", "tester"].concat([
+      "--pass",
+      "webdav-test",
+      "--config",
+      "/dev/null",
+    ]),
+    { stdio: "ignore" },
+  );
+  await waitFor(() => canConnect({ host: "127.0.0.1", port }), 15_000, `rclone on port ${port}`);
+  return {
+    config: [
+      `url: http://127.0.0.1:${port}/`,
+      "usernameSecret: {env: TEST_USER}",
+      "passwordSecret: {env: TEST_PASSWORD}",
+    ].join("\n"),
+    env: {
+      ARTIFACT_DRIVER_SECRET_SOURCES: "env",
+      TEST_USER: "tester",
+      TEST_PASSWORD: "webdav-test",
     },
     hostNetwork: true,
     stop: () => stopProcess(server),
