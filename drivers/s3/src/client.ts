@@ -73,7 +73,8 @@ export function createClient(
   if (endpoint.url !== undefined) options.endpoint = endpoint.url;
   if (!endpoint.aws) {
     // Emulators and many S3-compatible stores mishandle the SDK's default
-    // flexible checksums on streamed bodies (see LOCAL-BACKENDS.md).
+    // flexible checksums on streamed bodies: some store the aws-chunked
+    // framing inside the object.
     options.requestChecksumCalculation = "WHEN_REQUIRED";
     options.responseChecksumValidation = "WHEN_REQUIRED";
   }

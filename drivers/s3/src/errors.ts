@@ -124,6 +124,30 @@ export function translate(error: unknown, where: Where): DriverError {
   return new DriverError(kind ?? "unknown", text, { cause: bodiless(error, code, status) });
 }
 
+/** The first refused key of a DeleteObjects answer (which succeeds as a whole) as a DriverError. */
+export function deleteFailure(
+  failed: { Code?: string; Message?: string },
+  where: Where,
+): DriverError {
+  const code = failed.Code ?? "Unknown";
+  return translate(
+    Object.assign(new Error(failed.Message ?? "DeleteObjects refused the key"), {
+      name: code,
+      Code: code,
+    }),
+    where,
+  );
+}
+
+/** A refused CreateBucket, saying which setting asked for it. */
+export function bucketCreationFailure(failure: DriverError, bucket: string): DriverError {
+  return new DriverError(
+    failure.code,
+    `cannot create the bucket "${bucket}" (createBucketIfNotPresent): ${failure.message}`,
+    { cause: failure.cause },
+  );
+}
+
 /**
  * Errors of HEAD requests have no body, so the SDK names them "UnknownError";
  * the status says more, and the original stays reachable as the cause's cause.
