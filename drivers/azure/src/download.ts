@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { PassThrough, type Readable } from "node:stream";
 import { type AdapterContext, DriverError } from "@argo-artifact-drivers/core";
 import type { BlobClient, BlobDownloadResponseParsed } from "@azure/storage-blob";
+import { type Md5, md5For } from "./md5.js";
 
 /** Bytes buffered between the network and the reader; frames sent by the core are up to 2 MiB. */
 const HIGH_WATER_MARK = 2 * 1024 * 1024;
@@ -60,11 +60,26 @@ async function pump(
   out: PassThrough,
   signal: AbortSignal,
 ): Promise<void> {
+  const expected = first.contentMD5 ?? first.blobContentMD5;
+  const hash = expected ? md5For(first.contentLength ?? 0) : undefined;
+  try {
+    await pumpPieces(options, first, out, signal, hash);
+  } finally {
+    hash?.close();
+  }
+}
+
+async function pumpPieces(
+  options: DownloadOptions,
+  first: BlobDownloadResponseParsed,
+  out: PassThrough,
+  signal: AbortSignal,
+  hash: Md5 | undefined,
+): Promise<void> {
   const { blob, name, fail } = options;
   const size = first.contentLength ?? 0;
   const etag = first.etag;
   const expected = first.contentMD5 ?? first.blobContentMD5;
-  const hash = expected ? createHash("md5") : undefined;
   let offset = 0;
   let body: NodeJS.ReadableStream | undefined = first.readableStreamBody;
 
@@ -86,7 +101,7 @@ async function pump(
         try {
           for await (const chunk of body ?? []) {
             const bytes = chunk as Buffer;
-            hash?.update(bytes);
+            await hash?.update(bytes);
             offset += bytes.length;
             if (!out.write(bytes)) await once(out, "drain", { signal });
           }
@@ -123,7 +138,7 @@ async function pump(
     );
   }
   if (expected && hash) {
-    const actual = hash.digest();
+    const actual = await hash.digest();
     if (!actual.equals(Buffer.from(expected))) {
       throw new DriverError(
         "unknown",

@@ -4,14 +4,13 @@ import { Readable } from "node:stream";
 import type { AdapterContext, DriverError } from "@argo-artifact-drivers/core";
 import type { BlockBlobClient } from "@azure/storage-blob";
 import type { AzureConfig } from "./driver.js";
+import { md5File } from "./md5.js";
 
 const MiB = 1024 * 1024;
 /** Azure's limit of blocks in one blob. */
 const MAX_BLOCKS = 50_000;
 /** Blocks of a stream are held in memory until sent, so they stay this small whatever `blockSize` says. */
 const STREAM_BLOCK_SIZE = 8 * MiB;
-/** Read size when hashing a file. */
-const HASH_READ_SIZE = 2 * MiB;
 
 export interface UploadOptions {
   readonly blob: BlockBlobClient;
@@ -37,14 +36,14 @@ export async function uploadFile(
 ): Promise<void> {
   const blockSize = Math.max(options.config.blockSize, Math.ceil(size / MAX_BLOCKS));
   if (size <= blockSize) {
-    const md5 = await fileMd5(path, options.signal);
+    const md5 = await md5File(path, size, options.signal);
     await single(options, () => createReadStream(path), size, md5);
     return;
   }
   const count = Math.ceil(size / blockSize);
   const ids = blockIds(count);
   const [md5] = await Promise.all([
-    fileMd5(path, options.signal),
+    md5File(path, size, options.signal),
     options.context.parallel(
       ids.keys(),
       (index, { signal }) => {
@@ -189,14 +188,6 @@ function commit(options: UploadOptions, ids: string[], md5: Buffer): Promise<unk
         }),
     { signal },
   );
-}
-
-async function fileMd5(path: string, signal: AbortSignal): Promise<Buffer> {
-  const hash = createHash("md5");
-  for await (const chunk of createReadStream(path, { highWaterMark: HASH_READ_SIZE, signal })) {
-    hash.update(chunk as Buffer);
-  }
-  return hash.digest();
 }
 
 /**
