@@ -9,4 +9,8 @@ describeConformance({
   entrypoint: ENTRYPOINT,
   env: pluginEnv(),
   configuration: () => configuration({ url: backend().rclone, ...login }),
+  kubernetesSecrets: {
+    values: { usernameSecret: backend().username, passwordSecret: backend().password },
+    configuration: (refs) => configuration({ url: backend().rclone, ...refs }),
+  },
 });

@@ -3,7 +3,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { PluginProcess } from "@argo-artifact-drivers/conformance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backend, configuration, fresh, login, startPlugin } from "./helpers.js";
+import { backend, configuration, failure, fresh, login, startPlugin } from "./helpers.js";
 
 /**
  * What differs between servers, on Apache (MKCOL on an existing collection:
@@ -67,6 +67,25 @@ for (const [server, where] of Object.entries(servers)) {
         // Saving again after the delete recreates the folders the adapter had made before.
         await client.save(`${folder}/tree/a/x.txt`, source);
         expect(await readFile(join(where().dir, folder, "tree", "a", "x.txt"), "utf8")).toBe("x\n");
+      } finally {
+        client.close();
+      }
+    });
+
+    it("reading a collection as a file is not found, and says it is a collection", async () => {
+      const folder = fresh("collection");
+      const client = plugin.client(configuration({ url: where().url, ...login }));
+      try {
+        const source = join(work, `${folder}.txt`);
+        await writeFile(source, "x\n");
+        await client.save(`${folder}/dir/x.txt`, source);
+        const text = await failure(
+          (async () => {
+            for await (const _ of client.openStream(`${folder}/dir`));
+          })(),
+        );
+        expect(text).toMatch(/is a collection \(a folder\), not a file.*\[not-found\]/s);
+        expect(text).toMatch(server === "apache" ? /HTTP 404/ : /HTTP 405/);
       } finally {
         client.close();
       }
