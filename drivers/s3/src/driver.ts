@@ -129,8 +129,12 @@ export const s3Config = {
     .int()
     .min(1)
     .max(64)
-    .default(4)
-    .describe("Ranges of one large object downloaded at once"),
+    // One streamed GET, as Argo's own S3 driver does: servers that read the
+    // whole object for every ranged GET (moto) slow down with more.
+    .default(1)
+    .describe(
+      "Ranges of one object larger than `partSize` downloaded at once; 1 downloads it in one streamed GET",
+    ),
   connectTimeoutSeconds: z
     .number()
     .min(1)

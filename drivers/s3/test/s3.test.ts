@@ -329,8 +329,7 @@ describe("large artifacts", () => {
   it("a 110 MiB file goes up in parallel parts and comes back in parallel ranges", async () => {
     const large = join(work, "large.bin");
     await writeRandomFile(large, 110 * MiB);
-    const config = configuration({ bucket: BUCKET });
-    const client = plugin.client(config);
+    const client = plugin.client(configuration({ bucket: BUCKET, downloadConcurrency: 4 }));
     await client.save(key("large/large.bin"), large);
     const result = await s3.send(
       new HeadObjectCommand({ Bucket: BUCKET, Key: key("large/large.bin") }),
