@@ -22,6 +22,12 @@ import {
 import type { GcsConfig } from "./driver.js";
 import { translate } from "./errors.js";
 
+/** The SDK's download response: the body stream itself, with the status on it. */
+interface Response {
+  statusCode?: number;
+  setMaxListeners?(count: number): unknown;
+}
+
 /** Reads of local files for checksums and uploads: large reads, few syscalls. */
 const FILE_READ_BYTES = 2 * 1024 * 1024;
 
@@ -83,8 +89,11 @@ export class GcsAdapter implements StorageAdapter {
     signal.addEventListener("abort", abort, { once: true });
     try {
       await new Promise<void>((resolve, reject) => {
-        // Error answers come as a response too, then as the stream's error.
-        source.once("response", (response: { statusCode?: number }) => {
+        source.once("response", (response: Response) => {
+          // The body is piped twice inside the SDK (11 listeners): without
+          // this, Node prints a leak warning into the plugin's JSON log.
+          response.setMaxListeners?.(32);
+          // Error answers come as a response too, then as the stream's error.
           if ((response.statusCode ?? 200) < 300) resolve();
         });
         source.once("error", reject);

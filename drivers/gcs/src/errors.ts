@@ -49,13 +49,14 @@ export function translate(error: unknown, where: Where): DriverError {
   if (error instanceof DriverError) return error;
   const sdk = (typeof error === "object" && error !== null ? error : {}) as SdkError;
   const text = describe(sdk, error);
+  const cause = cleanCause(error, text);
   if (isAbortError(error)) {
-    return new DriverError("transient", `the request was cancelled (${text})`, { cause: error });
+    return new DriverError("transient", `the request was cancelled (${text})`, { cause });
   }
   const code = systemCode(sdk);
   if (code === CONNECT_TIMEOUT_CODE) {
     return new DriverError("unavailable", `cannot connect to ${where.endpoint}: ${text}`, {
-      cause: error,
+      cause,
     });
   }
   if (code !== undefined && TLS_CODES.has(code)) {
@@ -63,7 +64,7 @@ export function translate(error: unknown, where: Where): DriverError {
       "unavailable",
       `the TLS certificate of ${where.endpoint} is not trusted (${code}: ${text})`,
       {
-        cause: error,
+        cause,
         hint: "Check the endpoint; for a private CA, add it to the plugin container's trust store (NODE_EXTRA_CA_CERTS).",
       },
     );
@@ -73,20 +74,20 @@ export function translate(error: unknown, where: Where): DriverError {
     return new DriverError(
       "transient",
       `the ${direction} bytes of ${object(where)} do not match the CRC32C checksum of the object (${sdk.code}); nothing was kept`,
-      { cause: error },
+      { cause },
     );
   }
   const network = code === undefined ? undefined : networkErrorCode({ code });
   if (network) {
     const verb = network === "unavailable" ? "cannot connect to" : "the connection broke to";
-    return new DriverError(network, `${verb} ${where.endpoint} (${text})`, { cause: error });
+    return new DriverError(network, `${verb} ${where.endpoint} (${text})`, { cause });
   }
   const status = httpStatus(sdk);
   const kind = classify(status);
   if (kind === undefined) {
-    return new DriverError("unknown", `${where.endpoint} answered ${text}`, { cause: error });
+    return new DriverError("unknown", `${where.endpoint} answered ${text}`, { cause });
   }
-  return new DriverError(kind, explain(kind, status, text, where), { cause: error });
+  return new DriverError(kind, explain(kind, status, text, where), { cause });
 }
 
 function classify(status: number | undefined): ErrorCode | undefined {
@@ -158,6 +159,16 @@ function describe(sdk: SdkError, error: unknown): string {
   const status = httpStatus(sdk);
   if (status !== undefined && !message.includes(String(status))) parts.push(`HTTP ${status}`);
   return redact(parts.join(", ") || "no details");
+}
+
+/**
+ * The core quotes a cause's message when the DriverError's does not contain
+ * it: a cause whose message needed cleaning is replaced by its clean copy
+ * (the original stays reachable as that copy's cause).
+ */
+function cleanCause(error: unknown, text: string): unknown {
+  if (!(error instanceof Error) || text.includes(error.message)) return error;
+  return new Error(redact(error.message.replace(/\s+/g, " ").trim()), { cause: error });
 }
 
 export function redact(text: string): string {

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
+import type { IncomingMessage } from "node:http";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -113,14 +114,34 @@ async function healthy(endpoint: string, ca: string | undefined): Promise<boolea
 }
 
 /** Creates a bucket through the JSON API (the emulator checks no credentials). */
-export async function createBucket(endpoint: string, name: string): Promise<void> {
-  const response = await fetch(`${endpoint}/storage/v1/b?project=test-project`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name }),
-  });
-  const text = await response.text();
-  if (!response.ok && response.status !== 409) {
-    throw new Error(`creating bucket ${name} at ${endpoint}: HTTP ${response.status} ${text}`);
+export async function createBucket(endpoint: string, name: string, ca?: string): Promise<void> {
+  const { request } = endpoint.startsWith("https:")
+    ? await import("node:https")
+    : await import("node:http");
+  const { readFileSync } = await import("node:fs");
+  const { status, text } = await new Promise<{ status: number; text: string }>(
+    (resolve, reject) => {
+      const req = request(
+        `${endpoint}/storage/v1/b?project=test-project`,
+        {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          ...(ca ? { ca: readFileSync(ca) } : {}),
+        },
+        (response: IncomingMessage) => {
+          let body = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => {
+            body += chunk;
+          });
+          response.once("end", () => resolve({ status: response.statusCode ?? 0, text: body }));
+        },
+      );
+      req.once("error", reject);
+      req.end(JSON.stringify({ name }));
+    },
+  );
+  if (status >= 300 && status !== 409) {
+    throw new Error(`creating bucket ${name} at ${endpoint}: HTTP ${status} ${text}`);
   }
 }

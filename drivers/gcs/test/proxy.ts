@@ -14,9 +14,13 @@ export interface Exchange {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** The first 64 KiB of the request body (metadata of uploads), as text. */
+  body: string;
   /** Status the client got (0 when the connection was cut). */
   status: number;
 }
+
+const RECORDED_BODY_BYTES = 64 * 1024;
 
 /** What the proxy does to one request instead of forwarding it faithfully. */
 export type Fault =
@@ -85,6 +89,7 @@ export class FaultProxy {
       method: req.method ?? "GET",
       url: req.url ?? "/",
       headers: req.headers,
+      body: "",
       status: 0,
     };
     this.exchanges.push(exchange);
@@ -140,6 +145,9 @@ export class FaultProxy {
     forward.on("error", () => res.socket?.destroy());
     let sent = 0;
     req.on("data", (chunk: Buffer) => {
+      if (sent < RECORDED_BODY_BYTES) {
+        exchange.body += chunk.subarray(0, RECORDED_BODY_BYTES - sent).toString("latin1");
+      }
       sent += chunk.length;
       if (fault?.kind === "cut-upload" && sent > fault.afterBytes) {
         forward.destroy();
