@@ -23,10 +23,16 @@ import { secretScenarios } from "./scenarios/secrets.js";
 import { streamScenarios } from "./scenarios/streams.js";
 import { transferScenarios } from "./scenarios/transfers.js";
 
+export {
+  benchmarkThroughput,
+  type DirectTransfers,
+  type ThroughputBenchmark,
+} from "./bench.js";
 export { sha256File, treeDigest, writeRandomFile, writeTree } from "./files.js";
 export type { Capability, ConformanceOptions } from "./kit.js";
 export { type KubernetesStandIn, startKubernetesStandIn } from "./kubernetes-stand-in.js";
 export { PluginProcess } from "./plugin-process.js";
+export { failureMessage, freePort, TestPlugin } from "./testing.js";
 
 /**
  * Registers the conformance scenarios for one driver in the current vitest

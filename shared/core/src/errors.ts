@@ -107,3 +107,29 @@ export function networkErrorCode(error: unknown): ErrorCode | undefined {
   if (BROKEN_SYSCALL_CODES.has(code)) return "transient";
   return undefined;
 }
+
+/** Node's TLS verification failures: the endpoint answered, but its certificate is not trusted. */
+const TLS_VERIFICATION_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * The TLS verification code (e.g. `SELF_SIGNED_CERT_IN_CHAIN`) of `error` or
+ * of one of its causes, so every driver can say "not trusted: set the CA"
+ * the same way; undefined when it is not such a failure.
+ */
+export function tlsVerificationCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && TLS_VERIFICATION_CODES.has(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -14,6 +14,7 @@ export {
   type ErrorCode,
   isAbortError,
   networkErrorCode,
+  tlsVerificationCode,
 } from "./errors.js";
 export { normalizeKey } from "./keys.js";
 export type { Logger } from "./log.js";
