@@ -2,7 +2,7 @@ import { Socket } from "node:net";
 import { DriverError, type Logger, networkErrorCode } from "@argo-artifact-drivers/core";
 import type { ConnectConfig, ServerHostKeyAlgorithm, SFTPWrapper } from "ssh2";
 import SftpClient from "ssh2-sftp-client";
-import { ConnectionLost } from "./errors.js";
+import { ConnectionLost, requestError } from "./errors.js";
 import type { HostKeyPolicy } from "./host-key.js";
 
 export interface ConnectionOptions {
@@ -29,7 +29,8 @@ export class Session {
   constructor(
     private readonly client: SftpClient,
     readonly sftp: SFTPWrapper,
-    private readonly where: string,
+    /** `host:port`, for messages. */
+    readonly where: string,
   ) {}
 
   get closed(): boolean {
@@ -66,6 +67,11 @@ export class Session {
         reject(error);
       }
     });
+  }
+
+  /** A request failure as a DriverError; `what` names the action and remote path, e.g. `cannot open "/data/a.txt"`. */
+  fail(error: unknown, what: string): DriverError {
+    return requestError(error, `${what} on ${this.where}`);
   }
 
   async end(): Promise<void> {

@@ -106,20 +106,22 @@ export const driver = defineDriver({
         "insecureIgnoreHostKey is set: the SFTP server's host key is not verified, so the connection can be intercepted",
       );
     }
-    return new SftpAdapter({
-      host: config.host,
-      port: config.port,
-      username: config.username,
-      password: config.passwordSecret && ctx.secret(config.passwordSecret),
-      privateKey: config.privateKeySecret && {
-        text: ctx.secret(config.privateKeySecret),
-        source: String(config.privateKeySecret),
-        passphrase: config.passphraseSecret && ctx.secret(config.passphraseSecret),
+    return new SftpAdapter(
+      {
+        host: config.host,
+        port: config.port,
+        username: config.username,
+        password: config.passwordSecret && ctx.secret(config.passwordSecret),
+        privateKey: config.privateKeySecret && {
+          text: ctx.secret(config.privateKeySecret),
+          source: String(config.privateKeySecret),
+          passphrase: config.passphraseSecret && ctx.secret(config.passphraseSecret),
+        },
+        basePath: config.basePath,
+        hostKey,
+        connectTimeoutMs: config.connectTimeoutSeconds * 1000,
       },
-      basePath: config.basePath,
-      hostKey,
-      connectTimeoutMs: config.connectTimeoutSeconds * 1000,
-      logger: ctx.logger,
-    });
+      ctx,
+    );
   },
 });

@@ -1,4 +1,6 @@
+import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { type AdapterContext, DriverError } from "@argo-artifact-drivers/core";
 import type { Session } from "./connection.js";
 import { SFTP_STATUS, statusOf } from "./errors.js";
 
@@ -9,6 +11,35 @@ import { SFTP_STATUS, statusOf } from "./errors.js";
  */
 export const CHUNK_SIZE = 128 * 1024;
 export const REQUESTS_IN_FLIGHT = 16;
+
+/** Reads up to `length` bytes at `position` into `buffer` at `offset`; 0 at the end of the file. */
+export function readAt(
+  session: Session,
+  handle: Buffer,
+  buffer: Buffer,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<number> {
+  return session.request<number>((sftp, done) =>
+    sftp.read(handle, buffer, offset, length, position, (error, bytesRead) => {
+      if (error && statusOf(error) === SFTP_STATUS.EOF) done(undefined, 0);
+      else done(error, bytesRead);
+    }),
+  );
+}
+
+/** Writes `buffer` at `position`. */
+export function writeAt(
+  session: Session,
+  handle: Buffer,
+  buffer: Buffer,
+  position: number,
+): Promise<void> {
+  return session.request<void>((sftp, done) =>
+    sftp.write(handle, buffer, 0, buffer.length, position, (error) => done(error)),
+  );
+}
 
 interface PendingRead {
   offset: number;
@@ -43,14 +74,11 @@ export class PipelinedReadStream extends Readable {
   }
 
   private request(offset: number, length: number): PendingRead {
-    const data = this.session.request<Buffer>((sftp, done) => {
-      const buffer = Buffer.allocUnsafe(length);
-      sftp.read(this.handle, buffer, 0, length, offset, (error, bytesRead) => {
-        if (error && statusOf(error) === SFTP_STATUS.EOF) done(undefined, buffer.subarray(0, 0));
-        else if (error) done(error);
-        else done(undefined, buffer.subarray(0, bytesRead));
-      });
-    });
+    // A fresh buffer per chunk: it is pushed downstream and may live on there.
+    const buffer = Buffer.allocUnsafe(length);
+    const data = readAt(this.session, this.handle, buffer, 0, length, offset).then((bytesRead) =>
+      buffer.subarray(0, bytesRead),
+    );
     // Failures surface when the chunk's turn comes; avoid unhandled rejections before that.
     data.catch(() => undefined);
     return { offset, length, data };
@@ -96,11 +124,14 @@ export class PipelinedReadStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.pending.length = 0;
-    this.closeHandle().then(
-      () => callback(error),
-      () => callback(error),
-    );
+    // The reads already sent are answered before the handle closes and the stream says it closed.
+    const sent = this.pending.splice(0).map((read) => read.data);
+    Promise.allSettled(sent)
+      .then(() => this.closeHandle())
+      .then(
+        () => callback(error),
+        () => callback(error),
+      );
   }
 
   private async closeHandle(): Promise<void> {
@@ -113,47 +144,173 @@ export class PipelinedReadStream extends Readable {
 }
 
 /**
- * Writes everything `source` yields to an open handle from offset 0, with up
- * to REQUESTS_IN_FLIGHT writes outstanding. Stops at the first failure or abort.
+ * Writes everything `body` yields to an open handle from offset 0, with up to
+ * REQUESTS_IN_FLIGHT writes outstanding. Stops at the first failure or when
+ * `signal` fires, even while waiting for the body (which is then destroyed),
+ * and returns only after every write sent has been answered, so the caller
+ * may close the handle.
  */
 export async function pipelinedWrite(
   session: Session,
   handle: Buffer,
-  source: AsyncIterable<Buffer | string>,
+  body: Readable,
   signal: AbortSignal,
 ): Promise<number> {
   const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
+  let failure: { error: unknown } | undefined;
+  // Fires on cancellation or on the first failed write, to stop waiting for the body.
+  const halt = new AbortController();
+  const onAbort = () => halt.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
   let offset = 0;
-  const write = (buffer: Buffer, position: number) => {
-    const request = session
-      .request<void>((sftp, done) =>
-        sftp.write(handle, buffer, 0, buffer.length, position, (error) => done(error)),
-      )
+  const send = (buffer: Buffer, position: number) => {
+    const request = writeAt(session, handle, buffer, position)
       .catch((error: unknown) => {
-        failure ??= error;
+        failure ??= { error };
+        halt.abort(error);
       })
       .finally(() => inFlight.delete(request));
     inFlight.add(request);
   };
+  const pieces = (body as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  let complete = false;
   try {
-    for await (const piece of source) {
-      const buffer = typeof piece === "string" ? Buffer.from(piece) : piece;
+    signal.throwIfAborted();
+    for (;;) {
+      const piece = await unlessHalted(pieces.next(), halt.signal);
+      if (piece.done) break;
+      const buffer = typeof piece.value === "string" ? Buffer.from(piece.value) : piece.value;
       for (let start = 0; start < buffer.length; start += CHUNK_SIZE) {
-        signal.throwIfAborted();
-        if (failure) throw failure;
         const slice = buffer.subarray(start, Math.min(start + CHUNK_SIZE, buffer.length));
-        write(slice, offset);
+        send(slice, offset);
         offset += slice.length;
-        while (inFlight.size >= REQUESTS_IN_FLIGHT) await Promise.race(inFlight);
+        while (inFlight.size >= REQUESTS_IN_FLIGHT)
+          await unlessHalted(Promise.race(inFlight), halt.signal);
       }
     }
-    await Promise.all(inFlight);
-    if (failure) throw failure;
-    signal.throwIfAborted();
-    return offset;
+    complete = true;
+  } catch (error) {
+    if (!failure) throw error;
   } finally {
-    // Never leave writes running against a handle the caller is about to close.
+    signal.removeEventListener("abort", onAbort);
+    if (!complete) body.destroy();
     await Promise.all(inFlight);
   }
+  if (failure) throw failure.error;
+  signal.throwIfAborted();
+  return offset;
+}
+
+/**
+ * `promise`, or a rejection as soon as `halt` fires. Not `Promise.race` with
+ * one long-lived promise: every race would leave a reaction on it holding its
+ * result (a piece of the body), and memory would grow with the upload.
+ */
+function unlessHalted<T>(promise: Promise<T>, halt: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    if (halt.aborted) return reject(halt.reason);
+    const onHalt = () => reject(halt.reason);
+    halt.addEventListener("abort", onHalt, { once: true });
+    promise.then(
+      (value) => {
+        halt.removeEventListener("abort", onHalt);
+        resolve(value);
+      },
+      (error: unknown) => {
+        halt.removeEventListener("abort", onHalt);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Copies one range between a remote handle and a local file, through `buffer`. */
+type CopyChunk = (buffer: Buffer, position: number, length: number) => Promise<void>;
+
+/**
+ * Runs `copy` for every CHUNK_SIZE range of `[0, size)`, REQUESTS_IN_FLIGHT at
+ * once through the core's `parallel` (the first failure or the signal stops
+ * the rest, and it settles only once every range in flight has). Each range
+ * borrows one of REQUESTS_IN_FLIGHT buffers, so a file of any size costs
+ * 2 MiB and leaves no garbage behind.
+ */
+async function copyRanges(
+  size: number,
+  copy: CopyChunk,
+  parallel: AdapterContext["parallel"],
+  signal: AbortSignal,
+): Promise<void> {
+  const free: Buffer[] = [];
+  function* ranges() {
+    for (let position = 0; position < size; position += CHUNK_SIZE) yield position;
+  }
+  await parallel(
+    ranges(),
+    async (position, { signal: stop }) => {
+      const buffer = free.pop() ?? Buffer.allocUnsafe(CHUNK_SIZE);
+      try {
+        stop.throwIfAborted();
+        await copy(buffer, position, Math.min(CHUNK_SIZE, size - position));
+      } finally {
+        free.push(buffer);
+      }
+    },
+    { signal, concurrency: REQUESTS_IN_FLIGHT },
+  );
+}
+
+/** Reads `[0, size)` of a remote handle into the local file `local` (positional writes, any order). */
+export function pipelinedDownload(
+  session: Session,
+  handle: Buffer,
+  size: number,
+  local: FileHandle,
+  path: string,
+  parallel: AdapterContext["parallel"],
+  signal: AbortSignal,
+): Promise<void> {
+  return copyRanges(
+    size,
+    async (buffer, position, length) => {
+      for (let done = 0; done < length; ) {
+        const read = await readAt(session, handle, buffer, done, length - done, position + done);
+        if (read === 0) {
+          throw new DriverError(
+            "transient",
+            `"${path}" ended at byte ${position + done} of ${size}: it was truncated while being read`,
+          );
+        }
+        done += read;
+      }
+      await local.write(buffer, 0, length, position);
+    },
+    parallel,
+    signal,
+  );
+}
+
+/** Writes `[0, size)` of the local file `local` to a remote handle. */
+export function pipelinedUpload(
+  session: Session,
+  handle: Buffer,
+  size: number,
+  local: FileHandle,
+  parallel: AdapterContext["parallel"],
+  signal: AbortSignal,
+): Promise<void> {
+  return copyRanges(
+    size,
+    async (buffer, position, length) => {
+      const { bytesRead } = await local.read(buffer, 0, length, position);
+      if (bytesRead !== length) {
+        throw new DriverError(
+          "conflict",
+          `the local file shrank to ${position + bytesRead} bytes while being uploaded`,
+        );
+      }
+      await writeAt(session, handle, buffer.subarray(0, length), position);
+    },
+    parallel,
+    signal,
+  );
 }
