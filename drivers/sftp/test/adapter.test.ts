@@ -1,64 +1,14 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Logger } from "@argo-artifact-drivers/core";
-import { afterEach, describe, expect, it } from "vitest";
-import { SftpAdapter } from "../src/adapter.js";
-import { hostKeyPolicy } from "../src/host-key.js";
-import { backend, freshBase } from "./helpers.js";
-
-/**
- * The adapter on its own, for what the plugin's RPCs cannot provoke: a body
- * stream that breaks, connection drops, and how many SSH sessions are used.
- */
-const signal = new AbortController().signal;
-const adapters: SftpAdapter[] = [];
-
-afterEach(async () => {
-  await Promise.all(adapters.splice(0).map((adapter) => adapter.close()));
-});
-
-function recordingLogger(events: string[]): Logger {
-  const record = (_fields: unknown, message?: string) => {
-    if (message) events.push(message);
-  };
-  const logger = { debug: record, info: record, warn: record, error: record };
-  return logger as unknown as Logger;
-}
-
-function createAdapter(basePath: string, options: { idleMs?: number; events?: string[] } = {}) {
-  const sftp = backend();
-  const adapter = new SftpAdapter({
-    host: sftp.host,
-    port: sftp.port,
-    username: sftp.username,
-    password: sftp.password,
-    privateKey: undefined,
-    basePath,
-    hostKey: hostKeyPolicy({
-      host: sftp.host,
-      port: sftp.port,
-      knownHosts: undefined,
-      fingerprint: sftp.fingerprints.ed25519,
-      insecure: false,
-    }),
-    connectTimeoutMs: 5_000,
-    logger: recordingLogger(options.events ?? []),
-    idleMs: options.idleMs,
-  });
-  adapters.push(adapter);
-  return adapter;
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
+import { describe, expect, it } from "vitest";
+import { body, openAdapter, readAll, signal } from "./open-adapter.js";
+import { backend, freshBase } from "./plugin.js";
 
 /** A body that yields `bytes` and then fails, like an upload cut mid-way. */
 function breakingBody(bytes: number): Readable {
@@ -71,199 +21,245 @@ function breakingBody(bytes: number): Readable {
   );
 }
 
-/** Processes serving the test sshd's connections: its children and their children. */
-function sshdSessions(parent = backend().sshdPid): number[] {
-  let children: number[];
-  try {
-    const out = execFileSync("ps", ["-o", "pid=", "--ppid", String(parent)], { encoding: "utf8" });
-    children = out
-      .split("\n")
-      .map((line) => Number(line.trim()))
-      .filter((pid) => pid > 0);
-  } catch {
-    return [];
-  }
-  return children.flatMap((pid) => [pid, ...sshdSessions(pid)]);
+/** Folders made behind the plugin's back must belong to the SFTP user, as its own would. */
+function giveToTestUser(path: string): void {
+  execFileSync("chown", ["-R", `${backend().username}:`, path]);
 }
 
-describe("atomic uploads", () => {
+describe("uploads, made atomic by the core with a temp file and move", () => {
   it("a body that fails mid-way leaves no file at the key and no temp file", async () => {
-    const base = await freshBase();
-    const adapter = createAdapter(base);
+    const base = freshBase();
+    const { storage } = await openAdapter(base);
     await expect(
-      adapter.write("cut/file.bin", breakingBody(3 * 1024 * 1024), { signal }),
-    ).rejects.toThrow(/the upload was cut/);
-    expect(await adapter.stat("cut/file.bin", signal)).toBe("missing");
+      storage.write("cut/file.bin", breakingBody(3 * 1024 * 1024), { signal }),
+    ).rejects.toThrow(
+      /cannot write ".*\/cut\/\.file\.bin\.partial-[0-9a-f]{12}".*the upload was cut/,
+    );
+    expect(await storage.kind("cut/file.bin", { signal })).toBe("missing");
     expect(await readdir(join(base, "cut"))).toEqual([]);
   });
 
   it("a failed upload over an existing object keeps the old object whole", async () => {
-    const base = await freshBase();
-    const adapter = createAdapter(base);
-    await adapter.write("keep/file.txt", Readable.from([Buffer.from("old content")]), { signal });
+    const base = freshBase();
+    const { storage } = await openAdapter(base);
+    await storage.write("keep/file.txt", body("old content"), { signal });
     await expect(
-      adapter.write("keep/file.txt", breakingBody(1024 * 1024), { signal }),
+      storage.write("keep/file.txt", breakingBody(1024 * 1024), { signal }),
     ).rejects.toThrow();
-    expect((await readAll(await adapter.read("keep/file.txt", signal))).toString()).toBe(
+    expect((await readAll(await storage.read("keep/file.txt", { signal }))).toString()).toBe(
       "old content",
     );
     expect(await readdir(join(base, "keep"))).toEqual(["file.txt"]);
   });
 
-  it("an aborted upload leaves nothing at the key", async () => {
-    const base = await freshBase();
-    const adapter = createAdapter(base);
+  it("a finished upload replaces the object in one rename, leaving only the object", async () => {
+    const base = freshBase();
+    const { storage } = await openAdapter(base);
+    await storage.write("replace/file.txt", body("first"), { signal });
+    await storage.write("replace/file.txt", body("second"), { signal });
+    expect(await readFile(join(base, "replace", "file.txt"), "utf8")).toBe("second");
+    expect(await readdir(join(base, "replace"))).toEqual(["file.txt"]);
+  });
+
+  it("an upload stops at once when cancelled while it waits for its body, leaving nothing", async () => {
+    const base = freshBase();
+    const { storage } = await openAdapter(base);
     const controller = new AbortController();
-    const body = Readable.from(
+    // Sends 1 MiB, then nothing more until long after the cancellation.
+    const stalled = Readable.from(
       (async function* () {
         yield randomBytes(1024 * 1024);
-        controller.abort();
-        await sleep(100);
-        yield randomBytes(1024 * 1024);
+        await sleep(30_000);
+        yield randomBytes(1024);
       })(),
     );
+    setTimeout(() => controller.abort(), 200);
+    const started = Date.now();
     await expect(
-      adapter.write("aborted.bin", body, { signal: controller.signal }),
+      storage.write("aborted.bin", stalled, { signal: controller.signal }),
     ).rejects.toThrow();
-    expect(await adapter.stat("aborted.bin", signal)).toBe("missing");
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await storage.kind("aborted.bin", { signal })).toBe("missing");
     expect(await readdir(base)).toEqual([]);
   });
 
   it("a size that does not match what arrived is a failed upload", async () => {
-    const base = await freshBase();
-    const adapter = createAdapter(base);
+    const { storage } = await openAdapter(freshBase());
     await expect(
-      adapter.write("short.bin", Readable.from([randomBytes(1000)]), { signal, size: 2000 }),
+      storage.write("short.bin", Readable.from([randomBytes(1000)]), { signal, size: 2000 }),
     ).rejects.toThrow(/1000 bytes, 2000 expected/);
-    expect(await adapter.stat("short.bin", signal)).toBe("missing");
+    expect(await storage.kind("short.bin", { signal })).toBe("missing");
   });
-});
 
-describe("the shared connection", () => {
-  it("serves concurrent operations over one SSH connection", async () => {
-    const events: string[] = [];
-    const adapter = createAdapter(await freshBase(), { events });
-    const payloads = Array.from({ length: 24 }, (_, index) => randomBytes(256 * 1024 + index));
+  it("writes straight to the key it is given, creating parent folders", async () => {
+    const base = freshBase();
+    const { adapter } = await openAdapter(base);
+    await adapter.write("deep/er/.f.partial-0123456789ab", body("x"), { signal });
+    expect(await readdir(join(base, "deep", "er"))).toEqual([".f.partial-0123456789ab"]);
+  });
+
+  it("concurrent uploads into the same new folders all succeed", async () => {
+    const base = freshBase();
+    const { storage } = await openAdapter(base);
     await Promise.all(
-      payloads.map((payload, index) =>
-        adapter.write(`many/${index % 3}/file-${index}.bin`, Readable.from([payload]), { signal }),
+      Array.from({ length: 12 }, (_, index) =>
+        storage.write(`a/b/c/file-${index}.txt`, body(String(index)), { signal }),
       ),
     );
-    const read = await Promise.all(
-      payloads.map(async (_, index) =>
-        readAll(await adapter.read(`many/${index % 3}/file-${index}.bin`, signal)),
-      ),
-    );
-    read.forEach((data, index) => {
-      expect(data.equals(payloads[index] as Buffer)).toBe(true);
-    });
-    const listed = await Array.fromAsync(adapter.list("many", signal));
-    expect(listed).toHaveLength(24);
-    expect(events.filter((event) => event === "SSH connection opened")).toHaveLength(1);
-  });
-
-  it("reconnects after the connection drops", async () => {
-    const events: string[] = [];
-    const adapter = createAdapter(await freshBase(), { events });
-    await adapter.write("drop/a.txt", Readable.from([Buffer.from("a")]), { signal });
-    const before = sshdSessions();
-    expect(before.length).toBeGreaterThan(0);
-    for (const pid of before) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // Already gone with its parent.
-      }
-    }
-    await sleep(200);
-    // The first call after the drop may fail as transient (the core retries it); the next one reconnects.
-    await adapter.stat("drop/a.txt", signal).catch((error: { code?: string }) => {
-      expect(error.code).toBe("transient");
-    });
-    expect(await adapter.stat("drop/a.txt", signal)).toBe("file");
-    expect(events.filter((event) => event === "SSH connection opened")).toHaveLength(2);
-  });
-
-  it("closes the connection when idle, and opens it again when needed", async () => {
-    const events: string[] = [];
-    const adapter = createAdapter(await freshBase(), { idleMs: 200, events });
-    await adapter.write("idle/a.txt", Readable.from([Buffer.from("a")]), { signal });
-    await sleep(600);
-    expect(events).toContain("SSH connection closed");
-    expect(await adapter.stat("idle/a.txt", signal)).toBe("file");
-    expect(events.filter((event) => event === "SSH connection opened")).toHaveLength(2);
+    expect((await readdir(join(base, "a", "b", "c"))).sort()).toHaveLength(12);
   });
 });
 
-describe("folders and objects", () => {
-  it("an empty folder is not a directory; a folder with an object at any depth is", async () => {
-    const base = await freshBase();
-    const adapter = createAdapter(base);
-    await adapter.write("tree/deep/er/file.txt", Readable.from([Buffer.from("x")]), { signal });
-    await mkdir(join(base, "empty", "nested"), { recursive: true });
-    execFileSync("chown", ["-R", `${backend().username}:`, join(base, "empty")]);
-    expect(await adapter.stat("tree", signal)).toBe("directory");
-    expect(await adapter.stat("tree/deep", signal)).toBe("directory");
-    expect(await adapter.stat("tree/deep/er/file.txt", signal)).toBe("file");
-    expect(await adapter.stat("empty", signal)).toBe("missing");
-    expect(await Array.fromAsync(adapter.list("empty", signal))).toEqual([]);
-    await expect(adapter.read("tree", signal)).rejects.toMatchObject({ code: "not-found" });
-    await expect(adapter.read("nothing-here", signal)).rejects.toMatchObject({ code: "not-found" });
+describe("files copied with requests in flight", () => {
+  it("copies local files of odd sizes both ways, empty ones included", async () => {
+    const base = freshBase();
+    const { adapter } = await openAdapter(base);
+    const local = await mkdtemp(join(tmpdir(), "sftp-files-"));
+    for (const size of [0, 1, 128 * 1024, 3 * 1024 * 1024 + 17]) {
+      const source = join(local, `source-${size}`);
+      await writeFile(source, randomBytes(size));
+      await adapter.writeFromFile(`copies/${size}.bin`, source, { signal, size });
+      expect(
+        (await readFile(join(base, "copies", `${size}.bin`))).equals(await readFile(source)),
+      ).toBe(true);
+      await adapter.readToFile(`copies/${size}.bin`, join(local, `copy-${size}`), { signal });
+      expect((await readFile(join(local, `copy-${size}`))).equals(await readFile(source))).toBe(
+        true,
+      );
+    }
+    await expect(
+      adapter.readToFile("copies", join(local, "folder"), { signal }),
+    ).rejects.toMatchObject({ code: "not-found" });
   });
 
-  it("lists no upload temp files, and deletes folders recursively", async () => {
-    const base = await freshBase();
-    const adapter = createAdapter(base);
-    await adapter.write("dir/a.txt", Readable.from([Buffer.from("a")]), { signal });
-    await adapter.write("dir/sub/b.txt", Readable.from([Buffer.from("b")]), { signal });
-    await writeFile(join(base, "dir", ".c.txt.tmp-0123456789ab"), "left by a crash");
-    expect((await Array.fromAsync(adapter.list("dir", signal))).sort()).toEqual([
+  it("a cancelled copy stops at once, and nothing is written after it answered", async () => {
+    const base = freshBase();
+    const { adapter } = await openAdapter(base);
+    const local = await mkdtemp(join(tmpdir(), "sftp-files-"));
+    const source = join(local, "source.bin");
+    await writeFile(source, randomBytes(64 * 1024 * 1024));
+    await adapter.writeFromFile("big.bin", source, { signal });
+
+    const sizeStaysAt = async (path: string) => {
+      const atAnswer = (await stat(path)).size;
+      await sleep(300);
+      expect((await stat(path)).size).toBe(atAnswer);
+      return atAnswer;
+    };
+    const download = new AbortController();
+    setTimeout(() => download.abort(), 20);
+    const copy = join(local, "copy.bin");
+    await expect(
+      adapter.readToFile("big.bin", copy, { signal: download.signal }),
+    ).rejects.toThrow();
+    expect(await sizeStaysAt(copy)).toBeLessThan(64 * 1024 * 1024);
+
+    const upload = new AbortController();
+    setTimeout(() => upload.abort(), 20);
+    await expect(
+      adapter.writeFromFile("upload.bin", source, { signal: upload.signal }),
+    ).rejects.toThrow();
+    expect(await sizeStaysAt(join(base, "upload.bin"))).toBeLessThan(64 * 1024 * 1024);
+  });
+});
+
+describe("folders", () => {
+  it("lists one level: files and folders, no links or special files, temp names left to the core", async () => {
+    const base = freshBase();
+    const { adapter, storage } = await openAdapter(base);
+    await adapter.write("dir/a.txt", body("a"), { signal });
+    await adapter.write("dir/sub/b.txt", body("b"), { signal });
+    await writeFile(join(base, "dir", ".c.txt.partial-0123456789ab"), "left by a crash");
+    await symlink(join(base, "dir", "a.txt"), join(base, "dir", "link-to-file"));
+    await symlink(join(base, "dir", "sub"), join(base, "dir", "link-to-folder"));
+    execFileSync("mkfifo", [join(base, "dir", "fifo")]);
+    const entries = await Array.fromAsync(adapter.listChildren("dir", { signal }));
+    expect(entries.sort((x, y) => x.name.localeCompare(y.name))).toEqual([
+      { name: ".c.txt.partial-0123456789ab", kind: "file" },
+      { name: "a.txt", kind: "file" },
+      { name: "sub", kind: "directory" },
+    ]);
+    expect((await Array.fromAsync(storage.files("dir", { signal }))).sort()).toEqual([
       "dir/a.txt",
       "dir/sub/b.txt",
     ]);
-    await adapter.deletePrefix("dir", signal);
+    expect(await Array.fromAsync(adapter.listChildren("missing", { signal }))).toEqual([]);
+    expect(await Array.fromAsync(adapter.listChildren("dir/a.txt", { signal }))).toEqual([]);
+  });
+
+  it("says directory for any folder and leaves empty ones to the core", async () => {
+    const base = freshBase();
+    const { adapter, storage } = await openAdapter(base);
+    await adapter.write("tree/deep/er/file.txt", body("x"), { signal });
+    await mkdir(join(base, "empty", "nested"), { recursive: true });
+    giveToTestUser(join(base, "empty"));
+    expect(await adapter.stat("empty", { signal })).toBe("directory");
+    expect(await storage.kind("empty", { signal })).toBe("missing");
+    expect(await storage.kind("tree", { signal })).toBe("directory");
+    expect(await adapter.stat("tree/deep/er/file.txt", { signal })).toBe("file");
+    expect(await adapter.stat("nothing", { signal })).toBe("missing");
+    await expect(adapter.read("tree", { signal })).rejects.toMatchObject({ code: "not-found" });
+    await expect(adapter.read("nothing", { signal })).rejects.toMatchObject({ code: "not-found" });
+  });
+
+  it("deletes a folder tree with its temp files and links, never following a link", async () => {
+    const base = freshBase();
+    const { adapter } = await openAdapter(base, { parallelism: 3 });
+    const keep = `${freshBase()}-outside`;
+    const { adapter: outside } = await openAdapter(keep);
+    await outside.write("kept.txt", body("not under the prefix"), { signal });
+    for (let folder = 0; folder < 4; folder++) {
+      for (let file = 0; file < 5; file++) {
+        await adapter.write(`dir/${folder}/x/${file}.txt`, body("x"), { signal });
+      }
+    }
+    await writeFile(join(base, "dir", ".c.txt.partial-0123456789ab"), "left by a crash");
+    await symlink(keep, join(base, "dir", "0", "link-to-outside"));
+    await adapter.deletePrefix("dir", { signal });
     expect(existsSync(join(base, "dir"))).toBe(false);
-    await adapter.deletePrefix("dir", signal);
-    await adapter.delete("dir/a.txt", signal);
+    expect(await readdir(keep)).toEqual(["kept.txt"]);
+    await adapter.deletePrefix("dir", { signal });
+    await adapter.delete("dir/0/x/0.txt", { signal });
   });
 
   it("reports a write into a folder the user cannot write as permission denied, naming the path", async () => {
-    const adapter = createAdapter(backend().readOnlyDir);
-    const error = await adapter
-      .write("new.txt", Readable.from([Buffer.from("x")]), { signal })
-      .catch((e) => e);
+    const { adapter } = await openAdapter(backend().readOnlyDir);
+    const error = await adapter.write("new.txt", body("x"), { signal }).catch((e) => e);
     expect(error).toMatchObject({ code: "permission-denied" });
     expect(String(error.message)).toContain(backend().readOnlyDir);
     expect(String(error.message)).toContain(`${backend().host}:${backend().port}`);
-    expect((await readAll(await adapter.read("object.txt", signal))).toString()).toBe(
+    expect((await readAll(await adapter.read("object.txt", { signal }))).toString()).toBe(
       "read only\n",
     );
-    await expect(adapter.delete("object.txt", signal)).rejects.toMatchObject({
+    await expect(adapter.delete("object.txt", { signal })).rejects.toMatchObject({
       code: "permission-denied",
     });
   });
 
-  it("a file where a folder should be is a conflict", async () => {
-    const base = await freshBase();
-    const adapter = createAdapter(base);
-    await adapter.write("blocker", Readable.from([Buffer.from("x")]), { signal });
-    await expect(
-      adapter.write("blocker/inside.txt", Readable.from([Buffer.from("y")]), { signal }),
-    ).rejects.toMatchObject({
+  it("a file where a folder should be, or a folder where a file goes, is a conflict", async () => {
+    const { adapter, storage } = await openAdapter(freshBase());
+    await storage.write("blocker", body("x"), { signal });
+    await expect(storage.write("blocker/inside.txt", body("y"), { signal })).rejects.toMatchObject({
       code: "conflict",
+    });
+    await storage.write("folder/file.txt", body("x"), { signal });
+    await adapter.write("folder-upload", body("y"), { signal });
+    await expect(adapter.move("folder-upload", "folder", { signal })).rejects.toMatchObject({
+      code: "conflict",
+      message: expect.stringContaining("a folder is at that path"),
     });
   });
 });
 
 describe("the base path", () => {
   it("maps keys inside the base path and refuses any that would leave it", async () => {
-    const adapter = createAdapter("/srv/artifacts/");
+    const { adapter } = await openAdapter("/srv/artifacts/");
     expect(adapter.remotePath("a/b.txt")).toBe("/srv/artifacts/a/b.txt");
     expect(adapter.remotePath("..dots/ok")).toBe("/srv/artifacts/..dots/ok");
     for (const key of ["../x", "a/../../x", "a/../..", ".."]) {
       expect(() => adapter.remotePath(key)).toThrow(/would leave the base path/);
     }
-    const relative = createAdapter("");
+    const { adapter: relative } = await openAdapter("");
     expect(relative.remotePath("a/b")).toBe("a/b");
     expect(() => relative.remotePath("../etc/passwd")).toThrow(/would leave the base path/);
     expect(() => relative.remotePath("/etc/passwd")).toThrow(/would leave the base path/);

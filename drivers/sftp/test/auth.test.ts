@@ -1,15 +1,20 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { PluginProcess } from "@argo-artifact-drivers/conformance";
+import {
+  failureMessage,
+  type KubernetesStandIn,
+  startKubernetesStandIn,
+  type TestPlugin,
+} from "@argo-artifact-drivers/conformance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backend, configuration, failure, freshBase, startPlugin } from "./helpers.js";
+import { backend, configuration, freshBase, startPlugin } from "./plugin.js";
 
-let plugin: PluginProcess;
+let plugin: TestPlugin;
 let work: string;
 
 beforeAll(async () => {
   plugin = await startPlugin();
-  work = join(plugin.socketPath, "..", "..");
+  work = plugin.work;
   await writeFile(join(work, "artifact.txt"), "hello over sftp\n");
 });
 
@@ -18,37 +23,29 @@ afterAll(async () => {
 });
 
 /** Saves and loads one small artifact with the given configuration. */
-async function roundTrip(config: string): Promise<void> {
-  const client = plugin.client(config);
-  try {
-    await client.save("auth/artifact.txt", join(work, "artifact.txt"));
-    const target = join(work, `loaded-${Math.random().toString(16).slice(2)}`);
-    await client.load("auth/artifact.txt", target);
-    expect(await readFile(target, "utf8")).toBe("hello over sftp\n");
-  } finally {
-    client.close();
-  }
+async function roundTrip(config: string, through: TestPlugin = plugin): Promise<void> {
+  const client = through.client(config);
+  await client.save("auth/artifact.txt", join(work, "artifact.txt"));
+  const target = join(work, `loaded-${Math.random().toString(16).slice(2)}`);
+  await client.load("auth/artifact.txt", target);
+  expect(await readFile(target, "utf8")).toBe("hello over sftp\n");
 }
 
-async function failingSave(config: string): Promise<string> {
+function failingSave(config: string): Promise<string> {
   const client = plugin.client(config);
-  try {
-    return await failure(client.save("auth/artifact.txt", join(work, "artifact.txt")));
-  } finally {
-    client.close();
-  }
+  return failureMessage(client.save("auth/artifact.txt", join(work, "artifact.txt")));
 }
 
 describe("logins from secret references", () => {
   it("logs in with a password", async () => {
-    await roundTrip(configuration({ basePath: await freshBase() }));
+    await roundTrip(configuration({ basePath: freshBase() }));
   });
 
   it("logs in with a private key", async () => {
     const sftp = backend();
     await roundTrip(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         passwordSecret: undefined,
         privateKeySecret: { file: sftp.files.privateKey },
       }),
@@ -59,7 +56,7 @@ describe("logins from secret references", () => {
     const sftp = backend();
     await roundTrip(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         passwordSecret: undefined,
         privateKeySecret: { file: sftp.files.encryptedKey },
         passphraseSecret: { file: sftp.files.passphrase },
@@ -70,14 +67,13 @@ describe("logins from secret references", () => {
   it("reads secrets from environment variables too", async () => {
     const sftp = backend();
     const envPlugin = await startPlugin({ SFTP_TEST_PASSWORD: sftp.password });
-    const client = envPlugin.client(
-      configuration({ basePath: await freshBase(), passwordSecret: { env: "SFTP_TEST_PASSWORD" } }),
-    );
     try {
+      const client = envPlugin.client(
+        configuration({ basePath: freshBase(), passwordSecret: { env: "SFTP_TEST_PASSWORD" } }),
+      );
       await client.save("env/artifact.txt", join(work, "artifact.txt"));
       expect(await client.isDirectory("env")).toBe(true);
     } finally {
-      client.close();
       expect(await envPlugin.stop()).toBe(0);
     }
   });
@@ -86,7 +82,7 @@ describe("logins from secret references", () => {
     const sftp = backend();
     const message = await failingSave(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         passwordSecret: { file: sftp.files.wrongPassword },
       }),
     );
@@ -101,7 +97,7 @@ describe("logins from secret references", () => {
     const sftp = backend();
     const message = await failingSave(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         passwordSecret: undefined,
         privateKeySecret: { file: sftp.files.otherKey },
       }),
@@ -113,7 +109,7 @@ describe("logins from secret references", () => {
     const sftp = backend();
     const message = await failingSave(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         passwordSecret: undefined,
         privateKeySecret: { file: sftp.files.encryptedKey },
         passphraseSecret: { file: sftp.files.wrongPassword },
@@ -129,7 +125,7 @@ describe("logins from secret references", () => {
     const message = await failingSave(
       configuration({
         port: 1,
-        basePath: await freshBase(),
+        basePath: freshBase(),
         knownHostsSecret: undefined,
         hostKeyFingerprint: backend().fingerprints.ed25519,
       }),
@@ -177,7 +173,7 @@ describe("host key verification", () => {
     const sftp = backend();
     await roundTrip(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         knownHostsSecret: undefined,
         hostKeyFingerprint: sftp.fingerprints.ed25519,
       }),
@@ -188,7 +184,7 @@ describe("host key verification", () => {
     const sftp = backend();
     const message = await failingSave(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         knownHostsSecret: undefined,
         hostKeyFingerprint: sftp.fingerprints.wrong,
       }),
@@ -200,14 +196,14 @@ describe("host key verification", () => {
   });
 
   it("accepts the server's keys from known_hosts lines", async () => {
-    await roundTrip(configuration({ basePath: await freshBase() }));
+    await roundTrip(configuration({ basePath: freshBase() }));
   });
 
   it("asks the server for the key type that known_hosts has", async () => {
     const sftp = backend();
     await roundTrip(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         knownHostsSecret: { file: sftp.files.knownHostsEcdsaOnly },
       }),
     );
@@ -217,7 +213,7 @@ describe("host key verification", () => {
     const sftp = backend();
     const message = await failingSave(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         knownHostsSecret: { file: sftp.files.knownHostsWrong },
       }),
     );
@@ -229,7 +225,7 @@ describe("host key verification", () => {
   it("connects without verification only when told to, and warns", async () => {
     await roundTrip(
       configuration({
-        basePath: await freshBase(),
+        basePath: freshBase(),
         knownHostsSecret: undefined,
         insecureIgnoreHostKey: true,
       }),
@@ -240,5 +236,49 @@ describe("host key verification", () => {
     );
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('"level":"warn"');
+  });
+});
+
+/**
+ * The kit checks a password and known_hosts from a Secret; a private key is
+ * the one multi-line secret, so it is checked here through the Kubernetes API
+ * stand-in too, with the default secret sources.
+ */
+describe("a private key from a Kubernetes Secret", () => {
+  let api: KubernetesStandIn;
+  let inCluster: TestPlugin;
+
+  beforeAll(async () => {
+    const sftp = backend();
+    api = await startKubernetesStandIn({
+      namespace: "argo",
+      secrets: {
+        "sftp-login": {
+          id_rsa: await readFile(sftp.files.encryptedKey, "utf8"),
+          passphrase: await readFile(sftp.files.passphrase, "utf8"),
+          known_hosts: await readFile(sftp.files.knownHosts, "utf8"),
+        },
+      },
+    });
+    inCluster = await startPlugin({ ...api.env, ARTIFACT_DRIVER_SECRET_SOURCES: "kubernetes" });
+  });
+
+  afterAll(async () => {
+    expect(await inCluster.stop()).toBe(0);
+    await api.close();
+  });
+
+  it("logs in with a passphrase-protected key and its passphrase read from one Secret", async () => {
+    await roundTrip(
+      configuration({
+        basePath: freshBase(),
+        passwordSecret: undefined,
+        privateKeySecret: { name: "sftp-login", key: "id_rsa" },
+        passphraseSecret: { name: "sftp-login", key: "passphrase" },
+        knownHostsSecret: { name: "sftp-login", key: "known_hosts" },
+      }),
+      inCluster,
+    );
+    expect(api.requests.some((path) => path.endsWith("/secrets/sftp-login"))).toBe(true);
   });
 });

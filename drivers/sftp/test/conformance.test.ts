@@ -1,9 +1,25 @@
+import { readFileSync } from "node:fs";
 import { describeConformance } from "@argo-artifact-drivers/conformance";
-import { configuration, ENTRYPOINT, freshBase, PLUGIN_ENV } from "./helpers.js";
+import { backend, configuration, entrypoint, freshBase, secretEnvironment } from "./plugin.js";
+
+const sftp = backend();
 
 describeConformance({
   driver: "sftp",
-  entrypoint: ENTRYPOINT,
-  env: PLUGIN_ENV,
-  configuration: async () => configuration({ basePath: await freshBase() }),
+  entrypoint,
+  env: secretEnvironment(),
+  configuration: () => configuration({ basePath: freshBase() }),
+  // A password login with the host key pinned by known_hosts, both from {name, key} references.
+  kubernetesSecrets: {
+    values: {
+      passwordSecret: sftp.password,
+      knownHostsSecret: readFileSync(sftp.files.knownHosts, "utf8"),
+    },
+    configuration: (refs) =>
+      configuration({
+        basePath: freshBase(),
+        passwordSecret: refs.passwordSecret,
+        knownHostsSecret: refs.knownHostsSecret,
+      }),
+  },
 });
