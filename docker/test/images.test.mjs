@@ -81,6 +81,16 @@ const UNREACHABLE = {
     ].join("\n"),
     target: "WebDAV http://127.0.0.1:9/dav/",
   },
+  gcs: {
+    env: {},
+    config: [
+      "endpoint: http://127.0.0.1:9",
+      "bucket: image-test",
+      "anonymous: true",
+      "retry: {attempts: 1}",
+    ].join("\n"),
+    target: "gs://image-test at http://127.0.0.1:9",
+  },
 };
 
 /**
@@ -95,6 +105,7 @@ const ROUND_TRIP = {
   s3: startMoto,
   sftp: startSshd,
   webdav: startRcloneWebdav,
+  gcs: startFakeGcs,
 };
 
 after(() => {
@@ -523,6 +534,41 @@ async function startRcloneWebdav(work) {
       TEST_USER: "tester",
       TEST_PASSWORD: "webdav-test",
     },
+    hostNetwork: true,
+    stop: () => stopProcess(server),
+  };
+}
+
+/** fake-gcs-server from drivers/gcs/test/setup-backend.sh, objects in memory, with one bucket. */
+async function startFakeGcs() {
+  const setup = join(repoRoot, "drivers/gcs/test/setup-backend.sh");
+  const executable = (await run("bash", [setup])).stdout.trim().split("\n").at(-1);
+  const port = await freePort();
+  const server = spawn(
+    executable,
+    ["-scheme", "http", "-host", "127.0.0.1", "-port", String(port), "-backend", "memory"],
+    { stdio: "ignore" },
+  );
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitFor(
+    () =>
+      fetch(`${endpoint}/_internal/healthcheck`).then(
+        (response) => response.ok,
+        () => false,
+      ),
+    30_000,
+    `fake-gcs-server on ${endpoint}`,
+  );
+  // fake-gcs-server checks no credentials: the plugin goes anonymous too.
+  const created = await fetch(`${endpoint}/storage/v1/b?project=image-test`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "image-test" }),
+  });
+  assert.ok(created.ok, `creating the bucket on fake-gcs-server: HTTP ${created.status}`);
+  return {
+    config: [`endpoint: ${endpoint}`, "bucket: image-test", "anonymous: true"].join("\n"),
+    env: {},
     hostNetwork: true,
     stop: () => stopProcess(server),
   };
