@@ -9,9 +9,21 @@ source "$(dirname "$0")/toolchain.sh"
 cd "$repo_root"
 
 echo "== preparing (first run installs and builds; later runs take seconds)" >&2
-pnpm install --frozen-lockfile --silent >&2
-pnpm turbo run build --filter=@argo-artifact-drivers/driver-local --filter=@argo-artifact-drivers/client \
-  --output-logs=errors-only >&2
+# The install's and turbo's own output is shown only when they fail: the demo
+# prints what Argo's calls do, and nothing a newcomer has to skip over.
+quietly() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "demo: \"$*\" failed (its output is above)" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
+quietly pnpm install --frozen-lockfile
+quietly pnpm turbo run build --filter=@argo-artifact-drivers/driver-local --filter=@argo-artifact-drivers/client
 
 demo=$(mktemp -d /tmp/artifact-demo.XXXXXX)
 socket="$demo/artifact-plugins/local/socket"
