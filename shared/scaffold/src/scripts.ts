@@ -4,6 +4,9 @@ import { sourceFiles } from "./files.js";
 
 /** Shell builtins a script may start with. */
 const BUILTINS = new Set(["cd", "echo", "exit", "export", "test", "[", "true", "false", "set"]);
+/** Programs whose last argument is what they create, or whose arguments all are. */
+const WRITES_LAST = new Set(["cp", "mv", "ln", "install"]);
+const WRITES_ALL = new Set(["mkdir", "touch", "rm"]);
 /** A token that names a file, by its slash or its extension. */
 const PATH_LIKE = /\/|\.(m?js|cjs|m?ts|sh|json|ya?ml|py|go|binpb)$/;
 
@@ -67,7 +70,16 @@ export function commandProblems(
     if (program === undefined) continue;
     if (program.includes("/") ? !fileExists(dir, program) : !programExists(program, dir, repoRoot))
       problems.push(`no program ${program}`);
-    for (const arg of args) {
+    // Files a command creates need not exist before it runs.
+    const operands = WRITES_ALL.has(program)
+      ? []
+      : WRITES_LAST.has(program)
+        ? args.slice(
+            0,
+            args.findLastIndex((arg) => !arg.startsWith("-")),
+          )
+        : args;
+    for (const arg of operands) {
       if (arg.startsWith("-") || arg.startsWith("@") || arg.includes("=") || arg.includes("://"))
         continue;
       if (PATH_LIKE.test(arg) && !fileExists(dir, arg)) problems.push(`no file ${arg}`);

@@ -44,7 +44,9 @@ describe("package.json scripts point at things that exist", () => {
           bin: { tool: "./dist/main.js" },
           exports: { ".": { types: "./dist/index.d.ts", default: "./dist/index.js" } },
           scripts: {
-            build: "tsc -p tsconfig.build.json && cp src/main.ts dist/",
+            build:
+              "tsc -p tsconfig.build.json && cp src/main.ts dist/copied.ts && mkdir -p dist/more",
+            copy: "cp -r missing/data.json dist/data.json",
             bench: "node bench/throughput.mjs",
           },
         }),
@@ -59,6 +61,7 @@ describe("package.json scripts point at things that exist", () => {
         'package.json script "demo" (node shared/demo/dist/main.js): no file shared/demo/dist/main.js',
         'package.json script "typo" (turbo run biuld): no package has a script "biuld" for turbo',
         'package.json script "missing" (no-such-program-here --version): no program no-such-program-here',
+        'pkg/package.json script "copy" (cp -r missing/data.json dist/data.json): no file missing/data.json',
         'pkg/package.json script "bench" (node bench/throughput.mjs): no file bench/throughput.mjs',
         "pkg/package.json points at ./dist/index.d.ts, which does not exist",
         "pkg/package.json points at ./dist/index.js, which does not exist",
