@@ -1,8 +1,8 @@
 import { createPrivateKey } from "node:crypto";
 import { type AdapterContext, DriverError } from "@argo-artifact-drivers/core";
 import { type CRC32CValidator, Storage, type StorageOptions } from "@google-cloud/storage";
-import { crc32c } from "@node-rs/crc32";
 import { type AuthClient, GoogleAuth, JWT, PassThroughClient } from "google-auth-library";
+import { crc32c } from "./crc32c.js";
 import type { GcsConfig } from "./driver.js";
 import { installAgents, setConnectTimeout } from "./http.js";
 
@@ -138,7 +138,7 @@ export async function createStorage(
     // emulators answer by committing the partial object; the core retries
     // whole transfers instead, each with a new upload session.
     retryOptions: { autoRetry: false, maxRetries: 0 },
-    crc32cGenerator: nativeCrc32c,
+    crc32cGenerator: fastCrc32c,
   };
   const project = config.projectId ?? projectId;
   if (project) options.projectId = project;
@@ -153,8 +153,8 @@ export async function createStorage(
   return storage;
 }
 
-/** The SDK's CRC32C interface over @node-rs/crc32 (SSE 4.2), ~60x its JavaScript fallback. */
-export class NativeCrc32c implements CRC32CValidator {
+/** The SDK's CRC32C interface over ./crc32c.js: 7-60x faster than the SDK's own. */
+export class FastCrc32c implements CRC32CValidator {
   private value = 0;
 
   update(data: Buffer): void {
@@ -170,7 +170,7 @@ export class NativeCrc32c implements CRC32CValidator {
   }
 }
 
-export const nativeCrc32c = () => new NativeCrc32c();
+export const fastCrc32c = () => new FastCrc32c();
 
 /** The JSON API's form of a CRC32C: base64 of the 4 bytes, big-endian. */
 export function encodeCrc32c(value: number): string {
