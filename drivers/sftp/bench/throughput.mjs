@@ -1,33 +1,34 @@
 // Throughput of the SFTP plugin beside ssh2-sftp-client used directly, on a
-// local OpenSSH sshd started here (as the tests start it).
-//   node bench/throughput.mjs [size MiB, default 1024] [files, default 1000]
-// Prints Save/Load/OpenStream MB/s through the plugin and directly, a directory
-// round trip, and the plugin's peak RSS.
+// local OpenSSH sshd started as the tests start it (needs root).
+//
+//   pnpm --filter @argo-artifact-drivers/driver-sftp bench
+//   BENCH_MIB=256 BENCH_ROUNDS=3 BENCH_FILES=1000 node bench/throughput.mjs
+//
+// Save, Load and OpenStream of one file (BENCH_MIB, default 1 GiB) through
+// the plugin and with ssh2-sftp-client (fastPut, fastGet, get into a
+// stream), interleaved in the same run, best of BENCH_ROUNDS; then a
+// directory of BENCH_FILES 4 KiB files (default 1,000) saved, loaded and
+// deleted through the plugin. Prints numbers, asserts only that bytes arrived.
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { PluginProcess } from "@argo-artifact-drivers/conformance";
+import { benchmarkThroughput, TestPlugin } from "@argo-artifact-drivers/conformance";
 import SftpClient from "ssh2-sftp-client";
+import setup from "../test/global-setup.ts";
 
-const MiB = 1024 * 1024;
-const sizeMiB = Number(process.argv[2] ?? 1024);
-const fileCount = Number(process.argv[3] ?? 1000);
-const here = import.meta.dirname;
+const fileCount = Number(process.env.BENCH_FILES ?? 1000);
+const entrypoint = join(import.meta.dirname, "../dist/main.js");
 
-const { default: setup } = await import(join(here, "../test/global-setup.ts"));
 let sftp;
 const teardown = await setup({ provide: (_name, value) => (sftp = value) });
 const work = await mkdtemp(join(tmpdir(), "sftp-bench-"));
-
+const direct = new SftpClient("bench");
 try {
-  const big = join(work, "big.bin");
-  await writeRandom(big, sizeMiB * MiB);
   const base = join(sftp.dataDir, "bench");
-  const config = [
+  const configuration = [
     `host: ${sftp.host}`,
     `port: ${sftp.port}`,
     `username: ${sftp.username}`,
@@ -35,73 +36,67 @@ try {
     `hostKeyFingerprint: "${sftp.fingerprints.ed25519}"`,
     `basePath: ${base}`,
   ].join("\n");
+  const env = { ARTIFACT_DRIVER_SECRET_SOURCES: "file" };
 
-  // ssh2-sftp-client directly, with the same TCP_NODELAY and parallel transfers.
-  const direct = new SftpClient("bench");
-  const sock = new Socket();
-  sock.setNoDelay(true);
-  sock.connect({ host: sftp.host, port: sftp.port });
+  // The same TCP_NODELAY socket and 16 requests of 128 KiB in flight as the plugin.
+  const socket = new Socket();
+  socket.setNoDelay(true);
+  socket.connect({ host: sftp.host, port: sftp.port });
   await direct.connect({
-    sock,
+    sock: socket,
     host: sftp.host,
     port: sftp.port,
     username: sftp.username,
     password: sftp.password,
   });
   await direct.mkdir(`${base}/direct`, true);
-  const directPut = await timed(() => direct.fastPut(big, `${base}/direct/big.bin`));
-  const directGet = await timed(() =>
-    direct.fastGet(`${base}/direct/big.bin`, join(work, "direct-get.bin")),
-  );
-  await rm(join(work, "direct-get.bin"));
-  const sink = () => new Writable({ write: (_chunk, _encoding, done) => done() });
-  const directStream = await timed(() => direct.get(`${base}/direct/big.bin`, sink()));
-  await direct.end();
+  const remote = `${base}/direct/file.bin`;
+  const transfer = { concurrency: 16, chunkSize: 128 * 1024 };
 
-  await mkdir(join(work, "s"));
-  const plugin = await PluginProcess.start(
-    join(here, "../dist/main.js"),
-    join(work, "s", "socket"),
-    {
-      ARTIFACT_DRIVER_SECRET_SOURCES: "file",
+  await benchmarkThroughput({
+    title: `SFTP driver on OpenSSH sshd ${sftp.host}:${sftp.port}, beside ssh2-sftp-client`,
+    entrypoint,
+    configuration,
+    env,
+    direct: {
+      Save: (source) => direct.fastPut(source, remote, transfer),
+      Load: (target) => direct.fastGet(remote, target, transfer),
+      async OpenStream() {
+        let received = 0;
+        await direct.get(
+          remote,
+          new Writable({
+            write(chunk, _encoding, done) {
+              received += chunk.length;
+              done();
+            },
+          }),
+        );
+        return received;
+      },
     },
-  );
-  const client = plugin.client(config);
-  const save = await timed(() => client.save("plugin/big.bin", big));
-  const load = await timed(() => client.load("plugin/big.bin", join(work, "loaded.bin")));
-  await rm(join(work, "loaded.bin"));
-  const stream = await timed(async () => {
-    for await (const _ of client.openStream("plugin/big.bin")) {
-      // drain
-    }
   });
 
   const tree = join(work, "tree");
-  await writeTree(tree, fileCount);
-  const treeSave = await timed(() => client.save("plugin/tree", tree));
-  const treeLoad = await timed(() => client.load("plugin/tree", join(work, "tree-loaded")));
-  const peak = await plugin.peakRss();
-  client.close();
-  await plugin.stop();
-
-  const bytes = sizeMiB * MiB;
-  const rate = (ms) => (bytes / 1e6 / (ms / 1000)).toFixed(0);
-  const pct = (plugin, direct) => `${Math.round((direct / plugin) * 100)}%`;
-  console.log(`SFTP plugin vs ssh2-sftp-client, ${sizeMiB} MiB file, loopback OpenSSH sshd`);
-  console.log(
-    `  Save        plugin ${rate(save)} MB/s   direct fastPut ${rate(directPut)} MB/s   (${pct(save, directPut)})`,
-  );
-  console.log(
-    `  Load        plugin ${rate(load)} MB/s   direct fastGet ${rate(directGet)} MB/s   (${pct(load, directGet)})`,
-  );
-  console.log(
-    `  OpenStream  plugin ${rate(stream)} MB/s   direct get to a stream ${rate(directStream)} MB/s   (${pct(stream, directStream)})`,
-  );
-  console.log(
-    `  Directory of ${fileCount} files: Save ${(treeSave / 1000).toFixed(2)} s, Load ${(treeLoad / 1000).toFixed(2)} s`,
-  );
-  console.log(`  Plugin peak RSS: ${Math.round(peak / MiB)} MiB`);
+  for (let index = 0; index < fileCount; index++) {
+    const folder = join(tree, `d${index % 10}`);
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, `f${index}.txt`), randomBytes(4096));
+  }
+  const plugin = await TestPlugin.start(entrypoint, { env, pluginName: "sftp" });
+  try {
+    const client = plugin.client(configuration);
+    const save = await timed(() => client.save("tree", tree));
+    const load = await timed(() => client.load("tree", join(work, "tree-loaded")));
+    const remove = await timed(() => client.delete("tree"));
+    console.log(
+      `directory of ${fileCount} files of 4 KiB: Save ${save} s, Load ${load} s, Delete ${remove} s`,
+    );
+  } finally {
+    await plugin.stop();
+  }
 } finally {
+  await direct.end().catch(() => undefined);
   await rm(work, { recursive: true, force: true });
   await teardown();
 }
@@ -109,24 +104,5 @@ try {
 async function timed(action) {
   const started = performance.now();
   await action();
-  return performance.now() - started;
-}
-
-async function writeRandom(path, bytes) {
-  const out = createWriteStream(path);
-  const block = randomBytes(4 * MiB);
-  for (let written = 0; written < bytes; written += block.length) {
-    if (!out.write(block.subarray(0, Math.min(block.length, bytes - written)))) {
-      await new Promise((resolve) => out.once("drain", resolve));
-    }
-  }
-  await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())));
-}
-
-async function writeTree(root, count) {
-  for (let index = 0; index < count; index++) {
-    const folder = join(root, `d${index % 10}`);
-    await mkdir(folder, { recursive: true });
-    await writeFile(join(folder, `f${index}.txt`), randomBytes(4096));
-  }
+  return ((performance.now() - started) / 1000).toFixed(2);
 }
