@@ -8,33 +8,42 @@ import { Worker } from "node:worker_threads";
  * and drives the HTTP transfer, so on a second core it runs beside them
  * instead of in turn. Small transfers hash inline: a worker costs ~30 ms and
  * ~10 MiB to start.
+ *
+ * Buffers go back and forth instead of being allocated per message: garbage
+ * buffers are only reclaimed once tens of MiB have piled up, which would
+ * show as peak memory.
  */
 export const WORKER_THRESHOLD = 64 * 1024 * 1024;
-/** Bytes handed to the worker and not yet hashed, before the sender waits. */
-const MAX_PENDING = 16 * 1024 * 1024;
 /** Bytes gathered into one message to the worker. */
 const BATCH_BYTES = 1024 * 1024;
+/** Batches handed to the worker and not yet hashed, before the sender waits. */
+const MAX_BATCHES = 8;
 
 // CommonJS run by `new Worker(..., { eval: true })`, so that bundling the
-// driver needs no separate worker file. Messages: a chunk to hash (answered
-// with its length once hashed), or "digest". With a path in workerData, it
-// hashes that file instead and answers once with the digest.
+// driver needs no separate worker file. With a path in workerData it hashes
+// that file (synchronous reads into one buffer: this thread has nothing else
+// to do) and answers once with the digest. Otherwise each message is a batch
+// to hash, sent back empty-handed (transferred) for reuse, or "digest".
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
 const hash = createHash("md5");
 if (workerData.path) {
-  const stream = require("node:fs").createReadStream(workerData.path, { highWaterMark: 2 * 1024 * 1024 });
-  stream.on("data", (chunk) => hash.update(chunk));
-  stream.on("error", (error) => parentPort.postMessage({ error: error.message }));
-  stream.on("end", () => parentPort.postMessage({ digest: hash.digest() }));
+  const fs = require("node:fs");
+  try {
+    const fd = fs.openSync(workerData.path, "r");
+    const buffer = Buffer.allocUnsafe(2 * 1024 * 1024);
+    for (let read; (read = fs.readSync(fd, buffer)) > 0; ) hash.update(buffer.subarray(0, read));
+    fs.closeSync(fd);
+    parentPort.postMessage({ digest: hash.digest() });
+  } catch (error) {
+    parentPort.postMessage({ error: error.message });
+  }
 } else {
   parentPort.on("message", (message) => {
-    if (message === "digest") parentPort.postMessage({ digest: hash.digest() });
-    else {
-      hash.update(message);
-      parentPort.postMessage({ hashed: message.length });
-    }
+    if (message === "digest") return parentPort.postMessage({ digest: hash.digest() });
+    hash.update(new Uint8Array(message.buffer, 0, message.length));
+    parentPort.postMessage({ buffer: message.buffer }, [message.buffer]);
   });
 }
 `;
@@ -89,33 +98,35 @@ export async function md5File(path: string, size: number, signal: AbortSignal): 
 
 class WorkerMd5 implements Md5 {
   private readonly worker = new Worker(WORKER_SOURCE, { eval: true, workerData: {} });
+  /** Empty batch buffers, returned by the worker. */
+  private readonly spare: ArrayBuffer[] = [];
   private batch = new Uint8Array(BATCH_BYTES);
   private batched = 0;
-  private pending = 0;
+  private inWorker = 0;
   private failure: Error | undefined;
   private drained: (() => void) | undefined;
   private result: { resolve: (digest: Buffer) => void; reject: (error: Error) => void } | undefined;
 
   constructor() {
-    this.worker.on("message", (message: { hashed?: number; digest?: Uint8Array }) => {
+    this.worker.on("message", (message: { buffer?: ArrayBuffer; digest?: Uint8Array }) => {
       if (message.digest) {
         this.result?.resolve(Buffer.from(message.digest));
         return;
       }
-      this.pending -= message.hashed ?? 0;
-      if (this.pending <= MAX_PENDING / 2) this.wake();
+      if (message.buffer) this.spare.push(message.buffer);
+      this.inWorker--;
+      if (this.inWorker <= MAX_BATCHES / 2) this.wake();
     });
-    this.worker.on("error", (error) => {
-      this.failure = error;
-      this.result?.reject(error);
+    const fail = (error: Error) => {
+      this.failure ??= error;
+      this.result?.reject(this.failure);
       this.wake();
-    });
+    };
+    this.worker.on("error", fail);
+    this.worker.on("exit", () => fail(new Error("the MD5 worker stopped")));
   }
 
-  /**
-   * Copies the bytes into a batch that is moved (not copied again) to the
-   * worker when full, so the caller may pass the chunk on at once.
-   */
+  /** Copies the bytes into a batch, moved to the worker when full, so the caller may pass the chunk on at once. */
   update(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) throw this.failure;
     let offset = 0;
@@ -126,7 +137,7 @@ class WorkerMd5 implements Md5 {
       offset += take;
       if (this.batched === BATCH_BYTES) this.flush();
     }
-    if (this.pending <= MAX_PENDING) return undefined;
+    if (this.inWorker <= MAX_BATCHES) return undefined;
     return new Promise((resolve) => {
       this.drained = resolve;
     });
@@ -141,17 +152,19 @@ class WorkerMd5 implements Md5 {
     });
   }
 
-  private flush(): void {
-    if (this.batched === 0) return;
-    const full = this.batched === BATCH_BYTES ? this.batch : this.batch.slice(0, this.batched);
-    this.worker.postMessage(full, [full.buffer]);
-    this.pending += full.length;
-    this.batch = new Uint8Array(BATCH_BYTES);
-    this.batched = 0;
+  close(): void {
+    this.worker.removeAllListeners("exit");
+    void this.worker.terminate();
   }
 
-  close(): void {
-    void this.worker.terminate();
+  private flush(): void {
+    if (this.batched === 0) return;
+    const { buffer } = this.batch;
+    this.worker.postMessage({ buffer, length: this.batched }, [buffer]);
+    this.inWorker++;
+    const spare = this.spare.pop();
+    this.batch = spare ? new Uint8Array(spare) : new Uint8Array(BATCH_BYTES);
+    this.batched = 0;
   }
 
   private wake(): void {
