@@ -3,7 +3,7 @@
 // server streaming between two processes over a Unix socket, with no
 // protobuf, no file and no plugin code (2 MiB messages, two in flight, an
 // 8 MiB client window, as the core does). Compare the plugin's OpenStream
-// (drivers/local/bench/core.mjs) with this number, not with another machine's.
+// (drivers/local/bench/throughput.mjs) with this number, not with another machine's.
 //   node shared/core/bench/grpc-baseline.mjs
 import { fork } from "node:child_process";
 import { rmSync } from "node:fs";

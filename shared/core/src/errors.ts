@@ -133,3 +133,29 @@ export function tlsVerificationCode(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** What to change when the failing side is the plugin's local file system, not the storage. */
+export const LOCAL_PATH_HINT =
+  "The failure is at the local path Argo gave the plugin, not in storage: check the artifact's `path`, and that its folder exists, is writable by the plugin's user and has space left.";
+
+const LOCAL_CODES: Record<string, ErrorCode> = {
+  EACCES: "permission-denied",
+  EPERM: "permission-denied",
+  EROFS: "permission-denied",
+  ENOENT: "conflict",
+  ENOTDIR: "conflict",
+  EISDIR: "conflict",
+  EEXIST: "conflict",
+  ENOTEMPTY: "conflict",
+};
+
+/** A failure of the plugin's own file system (Load's target, Save's source), with the local hint. */
+export function localPathError(error: unknown, what: string): DriverError {
+  if (error instanceof DriverError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const name = typeof code === "string" ? code : "";
+  return new DriverError(LOCAL_CODES[name] ?? "unknown", `${what}: ${name || String(error)}`, {
+    cause: error,
+    hint: LOCAL_PATH_HINT,
+  });
+}

@@ -1,9 +1,9 @@
-import { lstat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type StatusObject, status } from "@grpc/grpc-js";
 import { type CallDependencies, callRunner, notFound } from "./call.js";
-import { asDriverError, DriverError, type ErrorCode } from "./errors.js";
+import { asDriverError, DriverError, type ErrorCode, LOCAL_PATH_HINT } from "./errors.js";
 import type { ArtifactServiceServer, SaveStreamArtifactRequest } from "./generated/artifact.js";
 import { FrameWriter, nextUnlessAborted } from "./streams.js";
 import { loadFile, loadTree, saveFile, saveTree } from "./transfer.js";
@@ -48,16 +48,20 @@ export function createArtifactService(deps: CallDependencies): ArtifactServiceSe
       const signal = callSignal(call);
       const { outputArtifact, path } = call.request;
       run("Save", outputArtifact, signal, async (scope) => {
-        const local = await lstat(path).catch((cause: unknown) => {
+        const local = await stat(path).catch((cause: unknown) => {
           throw new DriverError(
             "not-found",
             `the local path "${path}" to save does not exist or cannot be read`,
-            {
-              cause,
-              hint: "Check the artifact's `path`: the step must create that file or folder before it ends.",
-            },
+            { cause, hint: LOCAL_PATH_HINT },
           );
         });
+        if (!local.isFile() && !local.isDirectory()) {
+          throw new DriverError(
+            "conflict",
+            `the local path "${path}" to save is neither a file nor a folder`,
+            { hint: LOCAL_PATH_HINT },
+          );
+        }
         if (local.isDirectory()) return saveTree(scope.transfer, path, scope.key);
         await saveFile(scope.transfer, path, scope.key, local.size);
         return { bytes: local.size, files: 1 };

@@ -1,6 +1,6 @@
-import { lstat, mkdir, opendir, realpath, rename, rm, stat } from "node:fs/promises";
+import { lstat, mkdir, open, opendir, realpath, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
-import { DriverError } from "./errors.js";
+import { DriverError, LOCAL_PATH_HINT, localPathError } from "./errors.js";
 import { checkRelativePath } from "./keys.js";
 import { parallel } from "./parallel.js";
 import { type RetryListener, type RetryPolicy, withRetry } from "./retry.js";
@@ -32,10 +32,15 @@ export async function loadFile(
   path: string,
 ): Promise<TransferResult> {
   const temp = tempSibling(path, sep);
+  // Created here first, so that a folder the plugin cannot write is reported
+  // as the local problem it is, not as the adapter's failure to download.
+  await open(temp, "wx")
+    .then((file) => file.close())
+    .catch(local(`cannot create a file beside "${path}"`));
   try {
     await readObjectToFile(ctx, key, temp, ctx.signal);
-    const { size } = await stat(temp);
-    await rename(temp, path);
+    const { size } = await stat(temp).catch(local(`cannot read the downloaded file "${temp}"`));
+    await rename(temp, path).catch(local(`cannot move the downloaded file onto "${path}"`));
     return { bytes: size, files: 1 };
   } catch (error) {
     await rm(temp, { force: true });
@@ -53,20 +58,22 @@ export async function loadTree(
   const result: TransferResult = { bytes: 0, files: 0 };
   const prefix = `${key}/`;
   try {
-    await mkdir(temp);
+    await mkdir(temp).catch(local(`cannot create a folder beside "${path}"`));
     await parallel(
       ctx.storage.files(key, { signal: ctx.signal }),
       async (objectKey, { signal }) => {
         const relativePath = checkRelativePath(objectKey.slice(prefix.length), key);
         const target = join(temp, ...relativePath.split("/"));
-        await mkdir(dirname(target), { recursive: true });
+        await mkdir(dirname(target), { recursive: true }).catch(
+          local(`cannot create the folder of "${target}"`),
+        );
         await readObjectToFile(ctx, objectKey, target, signal);
         result.bytes += (await stat(target)).size;
         result.files++;
       },
       { signal: ctx.signal, concurrency: ctx.parallelism },
     );
-    await rename(temp, path);
+    await rename(temp, path).catch(local(`cannot move the downloaded folder onto "${path}"`));
     return result;
   } catch (error) {
     // parallel() has waited for every download, so nothing writes here any more.
@@ -168,7 +175,7 @@ async function linkedFileSize(realRoot: string, root: string, link: string): Pro
   const name = relative(root, link);
   const refuse = (why: string) =>
     new DriverError("conflict", `the symbolic link "${name}" in the saved folder ${why}`, {
-      hint: "Replace the link with a copy of what it points to, or save the folder as an archive (Argo's default, tar).",
+      hint: `${LOCAL_PATH_HINT} Replace the link with a copy of what it points to, or save the folder as an archive (Argo's default, tar).`,
     });
   const resolved = await realpath(link).catch(() => undefined);
   if (resolved === undefined) throw refuse("points to nothing");
@@ -178,4 +185,11 @@ async function linkedFileSize(realRoot: string, root: string, link: string): Pro
   const target = await stat(resolved);
   if (!target.isFile()) throw refuse("points to a folder; only links to files are followed");
   return target.size;
+}
+
+/** A catch handler that rethrows a local file system failure with the local hint. */
+function local(what: string): (error: unknown) => never {
+  return (error) => {
+    throw localPathError(error, what);
+  };
 }

@@ -3,7 +3,7 @@
 // backend in the way): start-up time, OpenStream throughput and peak RSS for a
 // large file, and Save/Load of a directory of many files. Prints numbers; it
 // asserts nothing. Sizes can be changed with BENCH_FILE_MIB and BENCH_FILES.
-//   node drivers/local/bench/core.mjs
+//   node drivers/local/bench/throughput.mjs
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
