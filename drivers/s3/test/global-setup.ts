@@ -55,7 +55,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const identities = JSON.parse(
       execFileSync(
         join(dirname(moto), "python"),
-        [join(here, "moto-identities.py"), authenticated.endpoint],
+        [join(here, "fixtures", "moto-identities.py"), authenticated.endpoint],
         {
           encoding: "utf8",
         },

@@ -197,7 +197,7 @@ describe("endpoints and addressing", () => {
     expect(message).toMatch(/cannot connect to .*ENOTFOUND driver-tests\.localhost/);
     // With *.localhost resolving to loopback (RFC 6761), moto reads the bucket from the host name.
     const resolving = await Plugin.start({
-      NODE_OPTIONS: `--import=${join(import.meta.dirname, "localhost-resolver.mjs")}`,
+      NODE_OPTIONS: `--import=${join(import.meta.dirname, "fixtures", "localhost-resolver.mjs")}`,
     });
     try {
       const client = resolving.client(config);
