@@ -39,6 +39,9 @@ const imagePrefix = required("IMAGE_PREFIX");
 const driverTag = required("DRIVER_TAG");
 const results = { drivers: {} };
 
+const AZURITE_KEY =
+  "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
 /**
  * A configuration per driver whose backend is unreachable from the container
  * (it has no network): the first call must load the driver's lazily imported
@@ -91,6 +94,18 @@ const UNREACHABLE = {
     ].join("\n"),
     target: "gs://image-test at http://127.0.0.1:9",
   },
+  azure: {
+    // Azurite's well-known development account key (public).
+    env: { ARTIFACT_DRIVER_SECRET_SOURCES: "env", TEST_ACCOUNT_KEY: AZURITE_KEY },
+    config: [
+      "endpoint: http://127.0.0.1:9/devstoreaccount1",
+      "container: image-test",
+      "accountKeySecret: {env: TEST_ACCOUNT_KEY}",
+      "retry: {attempts: 1}",
+    ].join("\n"),
+    target:
+      'container "image-test" of account "devstoreaccount1" at http://127.0.0.1:9/devstoreaccount1',
+  },
 };
 
 /**
@@ -106,6 +121,7 @@ const ROUND_TRIP = {
   sftp: startSshd,
   webdav: startRcloneWebdav,
   gcs: startFakeGcs,
+  azure: startAzurite,
 };
 
 after(() => {
@@ -569,6 +585,39 @@ async function startFakeGcs() {
   return {
     config: [`endpoint: ${endpoint}`, "bucket: image-test", "anonymous: true"].join("\n"),
     env: {},
+    hostNetwork: true,
+    stop: () => stopProcess(server),
+  };
+}
+
+/** Azurite's blob service (drivers/azure/test/setup-backend.sh), in memory, with one container. */
+async function startAzurite() {
+  const setup = join(repoRoot, "drivers/azure/test/setup-backend.sh");
+  const main = (await run("bash", [setup])).stdout.trim().split("\n").at(-1);
+  const port = await freePort();
+  const server = spawn(
+    process.execPath,
+    [
+      main,
+      ...["--blobHost", "127.0.0.1", "--blobPort", String(port)],
+      // --disableTelemetry: Azurite would otherwise send telemetry off the machine.
+      ...["--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent"],
+    ],
+    { stdio: "ignore", cwd: dirname(main) },
+  );
+  await waitFor(() => canConnect({ host: "127.0.0.1", port }), 30_000, `Azurite on port ${port}`);
+  const endpoint = `http://127.0.0.1:${port}/devstoreaccount1`;
+  // The SDK the driver bundles, from its package, to create the container.
+  const sdk = createRequire(join(repoRoot, "drivers/azure/package.json"))("@azure/storage-blob");
+  const credential = new sdk.StorageSharedKeyCredential("devstoreaccount1", AZURITE_KEY);
+  await new sdk.BlobServiceClient(endpoint, credential).getContainerClient("image-test").create();
+  return {
+    config: [
+      `endpoint: ${endpoint}`,
+      "container: image-test",
+      "accountKeySecret: {env: TEST_ACCOUNT_KEY}",
+    ].join("\n"),
+    env: { ARTIFACT_DRIVER_SECRET_SOURCES: "env", TEST_ACCOUNT_KEY: AZURITE_KEY },
     hostNetwork: true,
     stop: () => stopProcess(server),
   };
