@@ -1,12 +1,12 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { body, openAdapter, readAll, signal } from "./open-adapter.js";
 import { backend, freshBase } from "./plugin.js";
 
@@ -111,10 +111,20 @@ describe("uploads, made atomic by the core with a temp file and move", () => {
 });
 
 describe("files copied with requests in flight", () => {
+  const folders: string[] = [];
+  afterEach(async () => {
+    await Promise.all(folders.splice(0).map((path) => rm(path, { recursive: true, force: true })));
+  });
+  async function localFolder(): Promise<string> {
+    const path = await mkdtemp(join(tmpdir(), "sftp-files-"));
+    folders.push(path);
+    return path;
+  }
+
   it("copies local files of odd sizes both ways, empty ones included", async () => {
     const base = freshBase();
     const { adapter } = await openAdapter(base);
-    const local = await mkdtemp(join(tmpdir(), "sftp-files-"));
+    const local = await localFolder();
     for (const size of [0, 1, 128 * 1024, 3 * 1024 * 1024 + 17]) {
       const source = join(local, `source-${size}`);
       await writeFile(source, randomBytes(size));
@@ -135,7 +145,7 @@ describe("files copied with requests in flight", () => {
   it("a cancelled copy stops at once, and nothing is written after it answered", async () => {
     const base = freshBase();
     const { adapter } = await openAdapter(base);
-    const local = await mkdtemp(join(tmpdir(), "sftp-files-"));
+    const local = await localFolder();
     const source = join(local, "source.bin");
     await writeFile(source, randomBytes(64 * 1024 * 1024));
     await adapter.writeFromFile("big.bin", source, { signal });
