@@ -3,6 +3,7 @@ import {
   type ErrorCode,
   isAbortError,
   networkErrorCode,
+  tlsVerificationCode,
 } from "@argo-artifact-drivers/core";
 
 /** S3 error codes, translated once at the edge into the core's closed set. */
@@ -52,18 +53,6 @@ const EXPLANATIONS: Record<string, string> = {
   PermanentRedirect: "the bucket is in another region or needs another endpoint; check `region`",
 };
 
-/** Node's TLS verification failures: the endpoint is there, but not trusted. */
-const TLS_CODES = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 interface SdkError {
   name?: string;
   Code?: string;
@@ -100,8 +89,8 @@ export function translate(error: unknown, where: Where): DriverError {
       },
     );
   }
-  const tlsCode = (error as { code?: unknown }).code;
-  if (typeof tlsCode === "string" && TLS_CODES.has(tlsCode)) {
+  const tlsCode = tlsVerificationCode(error);
+  if (tlsCode) {
     return new DriverError(
       "unavailable",
       `the TLS certificate of ${where.endpoint} is not trusted (${tlsCode}: ${message(error)}); set caSecret to its CA, or check the endpoint`,

@@ -5,7 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ArtifactClient } from "@argo-artifact-drivers/client";
-import { sha256File, writeRandomFile } from "@argo-artifact-drivers/conformance";
+import {
+  failureMessage,
+  sha256File,
+  type TestPlugin,
+  writeRandomFile,
+} from "@argo-artifact-drivers/conformance";
 import {
   CreateBucketCommand,
   HeadObjectCommand,
@@ -15,7 +20,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { type Exchange, FaultProxy } from "./fault-proxy.js";
-import { configuration, failure, Plugin, verifier } from "./plugin.js";
+import { configuration, startPlugin, verifier } from "./plugin.js";
 
 /**
  * Parts and ranges failing or stalling at the HTTP level, through a proxy in
@@ -31,7 +36,7 @@ const BUCKET = "fault-tests";
 const run = randomBytes(4).toString("hex");
 const key = (name: string) => `faults-${run}/${name}`;
 
-let plugin: Plugin;
+let plugin: TestPlugin;
 let proxy: FaultProxy;
 let s3: S3Client;
 let work: string;
@@ -39,7 +44,7 @@ let source: string;
 let client: ArtifactClient;
 
 beforeAll(async () => {
-  plugin = await Plugin.start();
+  plugin = await startPlugin();
   proxy = await FaultProxy.start(inject("endpoint"));
   s3 = verifier();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
@@ -131,7 +136,7 @@ describe("multipart uploads", () => {
         : part(e, 3)
           ? { delayMs: STALL_MS }
           : undefined;
-    const message = await failure(client.save(key("failed.bin"), source));
+    const message = await failureMessage(client.save(key("failed.bin"), source));
     const answered = Date.now();
     expect(message).toContain("[transient]");
     expect(message).toContain("after 3 tries");
@@ -162,7 +167,7 @@ describe("multipart uploads", () => {
 
   it("a streamed part refused for good aborts the upload, leaving nothing", async () => {
     proxy.rule = (e) => (part(e, 2) ? { status: 403, code: "AccessDenied" } : undefined);
-    const message = await failure(
+    const message = await failureMessage(
       client.saveStream(key("stream-failed.bin"), createReadStream(source)),
     );
     expect(message).toContain("[permission-denied]");
@@ -189,7 +194,7 @@ describe("ranged downloads", () => {
           ? { delayMs: STALL_MS }
           : undefined;
     const into = await mkdtemp(join(work, "failed-load-"));
-    const message = await failure(client.load(key("ranged.bin"), join(into, "artifact")));
+    const message = await failureMessage(client.load(key("ranged.bin"), join(into, "artifact")));
     const answered = Date.now();
     expect(message).toContain("[permission-denied]");
     expect(matching((e) => range(e, PART))).toHaveLength(1);

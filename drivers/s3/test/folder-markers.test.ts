@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ArtifactClient } from "@argo-artifact-drivers/client";
-import { treeDigest } from "@argo-artifact-drivers/conformance";
+import { type TestPlugin, treeDigest } from "@argo-artifact-drivers/conformance";
 import {
   CreateBucketCommand,
   ListObjectsV2Command,
@@ -11,7 +11,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { configuration, Plugin, verifier } from "./plugin.js";
+import { configuration, startPlugin, verifier } from "./plugin.js";
 
 /**
  * Zero-byte `name/` objects, as S3 consoles and some tools make for folders,
@@ -23,7 +23,7 @@ const BUCKET = "marker-tests";
 const run = randomBytes(4).toString("hex");
 const key = (name: string) => `markers-${run}/${name}`;
 
-let plugin: Plugin;
+let plugin: TestPlugin;
 let s3: S3Client;
 let client: ArtifactClient;
 let work: string;
@@ -40,7 +40,7 @@ async function put(objectKey: string, body = ""): Promise<void> {
 }
 
 beforeAll(async () => {
-  plugin = await Plugin.start();
+  plugin = await startPlugin();
   s3 = verifier();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   client = plugin.client(configuration({ bucket: BUCKET }));

@@ -2,7 +2,13 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sha256File, treeDigest, writeRandomFile } from "@argo-artifact-drivers/conformance";
+import {
+  failureMessage,
+  sha256File,
+  type TestPlugin,
+  treeDigest,
+  writeRandomFile,
+} from "@argo-artifact-drivers/conformance";
 import {
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
@@ -11,20 +17,20 @@ import {
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "./moto.js";
-import { configuration, failure, Plugin, verifier, writerKeys } from "./plugin.js";
+import { configuration, startPlugin, verifier, writerKeys } from "./plugin.js";
 
 const MiB = 1024 * 1024;
 const BUCKET = "driver-tests";
 const run = randomBytes(4).toString("hex");
 const key = (name: string) => `s3-${run}/${name}`;
 
-let plugin: Plugin;
+let plugin: TestPlugin;
 let s3: S3Client;
 let work: string;
 let small: string;
 
 beforeAll(async () => {
-  plugin = await Plugin.start();
+  plugin = await startPlugin();
   s3 = verifier();
   work = await mkdtemp(join(tmpdir(), "s3-driver-"));
   small = join(work, "small.txt");
@@ -85,7 +91,7 @@ describe("credentials", () => {
       configuration({ ...temporary, sessionTokenSecret: { env: "TEMP_SESSION_TOKEN" } }),
       key("creds/session.txt"),
     );
-    const message = await failure(
+    const message = await failureMessage(
       plugin.client(configuration(temporary)).save(key("creds/no-token.txt"), small),
     );
     expect(message).toMatch(/does not know the access key ID/);
@@ -100,7 +106,7 @@ describe("credentials", () => {
   });
 
   it("role assumption refused to an identity the role does not trust", async () => {
-    const message = await failure(
+    const message = await failureMessage(
       plugin
         .client(
           configuration({
@@ -119,7 +125,7 @@ describe("credentials", () => {
   it("a wrong secret key fails fast, saying so and naming bucket, key and endpoint", async () => {
     const config = configuration({ bucket: BUCKET, secretKeySecret: { env: "WRONG_SECRET_KEY" } });
     const [message, ms] = await timed(
-      failure(plugin.client(config).load(key("created"), join(work, "x"))),
+      failureMessage(plugin.client(config).load(key("created"), join(work, "x"))),
     );
     expect(message).toMatch(/secret access key is wrong/);
     expect(message).toContain(`bucket "${BUCKET}" at ${inject("endpoint")}`);
@@ -134,7 +140,9 @@ describe("credentials", () => {
       bucket: BUCKET,
       accessKeySecret: { env: "UNKNOWN_ACCESS_KEY" },
     });
-    const [message, ms] = await timed(failure(plugin.client(config).save(key("unknown"), small)));
+    const [message, ms] = await timed(
+      failureMessage(plugin.client(config).save(key("unknown"), small)),
+    );
     expect(message).toMatch(/does not know the access key ID/);
     expect(ms).toBeLessThan(5000);
   });
@@ -145,7 +153,7 @@ describe("credentials", () => {
       accessKeySecret: { env: "NOBODY_ACCESS_KEY" },
       secretKeySecret: { env: "NOBODY_SECRET_KEY" },
     });
-    const message = await failure(plugin.client(config).save(key("denied"), small));
+    const message = await failureMessage(plugin.client(config).save(key("denied"), small));
     expect(message).toMatch(/access to bucket "driver-tests" .* was denied .*AccessDenied/);
     expect(message).toContain("[permission-denied]");
   });
@@ -156,7 +164,7 @@ describe("credentials", () => {
       bucket: BUCKET,
       accessKeySecret: writerKeys.accessKeySecret,
     });
-    const message = await failure(plugin.client(config).save(key("half"), small));
+    const message = await failureMessage(plugin.client(config).save(key("half"), small));
     expect(message).toMatch(/secretKeySecret/);
     expect(message).toContain("[invalid-config]");
   });
@@ -167,7 +175,7 @@ describe("endpoints and addressing", () => {
     const endpoint = `http://127.0.0.1:${await freePort()}`;
     const config = configuration({ bucket: BUCKET, endpoint });
     const [message, ms] = await timed(
-      failure(plugin.client(config).save(key("unreachable"), small)),
+      failureMessage(plugin.client(config).save(key("unreachable"), small)),
     );
     expect(message).toContain(`cannot connect to ${endpoint}`);
     expect(message).toContain("[unavailable]");
@@ -176,7 +184,9 @@ describe("endpoints and addressing", () => {
 
   it("a missing bucket is reported as such", async () => {
     const config = configuration({ bucket: "no-such-bucket" });
-    const message = await failure(plugin.client(config).load(key("created"), join(work, "y")));
+    const message = await failureMessage(
+      plugin.client(config).load(key("created"), join(work, "y")),
+    );
     expect(message).toMatch(/the bucket "no-such-bucket" does not exist at http:\/\/127\.0\.0\.1/);
     expect(message).toContain("[not-found]");
   });
@@ -193,10 +203,12 @@ describe("endpoints and addressing", () => {
     const endpoint = inject("endpoint").replace("127.0.0.1", "localhost");
     const config = configuration({ bucket: BUCKET, endpoint, addressingStyle: "virtual-hosted" });
     // This machine's resolver does not know driver-tests.localhost: the plugin must have asked for it.
-    const message = await failure(plugin.client(config).save(key("addressing/vhost.txt"), small));
+    const message = await failureMessage(
+      plugin.client(config).save(key("addressing/vhost.txt"), small),
+    );
     expect(message).toMatch(/cannot connect to .*ENOTFOUND driver-tests\.localhost/);
     // With *.localhost resolving to loopback (RFC 6761), moto reads the bucket from the host name.
-    const resolving = await Plugin.start({
+    const resolving = await startPlugin({
       NODE_OPTIONS: `--import=${join(import.meta.dirname, "fixtures", "localhost-resolver.mjs")}`,
     });
     try {
@@ -220,7 +232,7 @@ describe("endpoints and addressing", () => {
       configuration({ ...tls, caSecret: { file: inject("caFile") } }),
       key("tls/with-ca.txt"),
     );
-    const message = await failure(
+    const message = await failureMessage(
       plugin.client(configuration(tls)).save(key("tls/no-ca.txt"), small),
     );
     expect(message).toMatch(/certificate/i);
@@ -277,7 +289,7 @@ describe("server-side encryption and storage class", () => {
       partSize: 5 * MiB,
       encryptionOptions: { serverSideCustomerKeySecret: { env: "SSE_C_KEY" } },
     });
-    const sseC = await Plugin.start({ SSE_C_KEY: "0123456789abcdef0123456789abcdef" });
+    const sseC = await startPlugin({ SSE_C_KEY: "0123456789abcdef0123456789abcdef" });
     try {
       const client = sseC.client(config);
       const large = join(work, "ssec.bin");
@@ -304,14 +316,14 @@ describe("server-side encryption and storage class", () => {
         serverSideCustomerKeySecret: { env: "WRITER_SECRET_KEY" },
       },
     });
-    expect(await failure(plugin.client(both).save(key("sse/both"), small))).toMatch(
+    expect(await failureMessage(plugin.client(both).save(key("sse/both"), small))).toMatch(
       /cannot be used together.*\[invalid-config\]/,
     );
     const short = configuration({
       bucket: BUCKET,
       encryptionOptions: { serverSideCustomerKeySecret: { env: "WRONG_SECRET_KEY" } },
     });
-    const message = await failure(plugin.client(short).save(key("sse/short"), small));
+    const message = await failureMessage(plugin.client(short).save(key("sse/short"), small));
     expect(message).toMatch(/must be 32 bytes.*\[invalid-config\]/);
     expect(message).not.toContain("not-the-secret-key");
   });

@@ -1,6 +1,6 @@
 import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { type AdapterContext, DriverError } from "@argo-artifact-drivers/core";
+import { type AdapterContext, DriverError, unlessAborted } from "@argo-artifact-drivers/core";
 import type { Session } from "./connection.js";
 import { SFTP_STATUS, statusOf } from "./errors.js";
 
@@ -177,7 +177,7 @@ export async function pipelinedWrite(
   try {
     signal.throwIfAborted();
     for (;;) {
-      const piece = await unlessHalted(pieces.next(), halt.signal);
+      const piece = await unlessAborted(pieces.next(), halt.signal);
       if (piece.done) break;
       const buffer = typeof piece.value === "string" ? Buffer.from(piece.value) : piece.value;
       for (let start = 0; start < buffer.length; start += CHUNK_SIZE) {
@@ -185,7 +185,7 @@ export async function pipelinedWrite(
         send(slice, offset);
         offset += slice.length;
         while (inFlight.size >= REQUESTS_IN_FLIGHT)
-          await unlessHalted(Promise.race(inFlight), halt.signal);
+          await unlessAborted(Promise.race(inFlight), halt.signal);
       }
     }
     complete = true;
@@ -199,29 +199,6 @@ export async function pipelinedWrite(
   if (failure) throw failure.error;
   signal.throwIfAborted();
   return offset;
-}
-
-/**
- * `promise`, or a rejection as soon as `halt` fires. Not `Promise.race` with
- * one long-lived promise: every race would leave a reaction on it holding its
- * result (a piece of the body), and memory would grow with the upload.
- */
-function unlessHalted<T>(promise: Promise<T>, halt: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    if (halt.aborted) return reject(halt.reason);
-    const onHalt = () => reject(halt.reason);
-    halt.addEventListener("abort", onHalt, { once: true });
-    promise.then(
-      (value) => {
-        halt.removeEventListener("abort", onHalt);
-        resolve(value);
-      },
-      (error: unknown) => {
-        halt.removeEventListener("abort", onHalt);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** Copies one range between a remote handle and a local file, through `buffer`. */

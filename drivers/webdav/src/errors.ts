@@ -3,6 +3,7 @@ import {
   type ErrorCode,
   isAbortError,
   networkErrorCode,
+  tlsVerificationCode,
 } from "@argo-artifact-drivers/core";
 
 /** HTTP statuses, translated once at the edge into the core's closed set. */
@@ -29,18 +30,6 @@ const EXPLANATIONS: Record<number, string> = {
   423: "the path is locked by another WebDAV client",
   507: "the server has no space left (insufficient storage)",
 };
-
-/** Node's TLS verification failures: the server is there, but not trusted. */
-const TLS_CODES = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
 
 /** An HTTP answer the operation cannot use, e.g. `PUT https://host/dav/a.txt` answered 409. */
 export class HttpStatusError extends Error {
@@ -86,8 +75,8 @@ export function translate(error: unknown, method: string, url: string): DriverEr
   if (isAbortError(error)) {
     return new DriverError("transient", `${method} ${url} was cancelled`, { cause: error });
   }
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && TLS_CODES.has(code)) {
+  const code = tlsVerificationCode(error);
+  if (code) {
     return new DriverError(
       "unavailable",
       `the TLS certificate of ${origin(url)} is not trusted (${code}: ${message(error)}); set caSecret to the CA that signed it`,

@@ -2,17 +2,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { PluginProcess } from "@argo-artifact-drivers/conformance";
+import type { TestPlugin } from "@argo-artifact-drivers/conformance";
+import { failureMessage } from "@argo-artifact-drivers/conformance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  apacheBasic,
-  backend,
-  configuration,
-  failure,
-  fresh,
-  login,
-  startPlugin,
-} from "./helpers.js";
+import { apacheBasic, backend, configuration, fresh, login, startPlugin } from "./plugin.js";
 
 const CLIENT = pathToFileURL(
   join(import.meta.dirname, "../../../shared/client/dist/index.js"),
@@ -58,12 +51,12 @@ async function killed(child: ChildProcess): Promise<void> {
  * the key as it was, on Apache's disk too.
  */
 describe("atomic uploads", () => {
-  let plugin: PluginProcess;
+  let plugin: TestPlugin;
   let work: string;
 
   beforeAll(async () => {
     plugin = await startPlugin();
-    work = join(plugin.socketPath, "..", "..");
+    work = plugin.work;
     await writeFile(join(work, "v1.txt"), "version 1\n");
   });
 
@@ -101,7 +94,8 @@ describe("atomic uploads", () => {
     const config = apacheBasic();
     const doomed = await startPlugin();
     const sender = await startSender(doomed.socketPath, config, key);
-    await doomed.stop("SIGKILL");
+    await doomed.process.stop("SIGKILL");
+    await doomed.stop();
     await killed(sender);
     // Nothing at the key on Apache's disk: at most the partial temp file (Apache
     // itself drops a PUT body that ends early), which no call shows.
@@ -113,8 +107,10 @@ describe("atomic uploads", () => {
     try {
       expect(await client.isDirectory(key)).toBe(false);
       expect(await client.isDirectory(folder)).toBe(false);
-      expect(await failure(client.load(key, join(work, fresh("cut"))))).toMatch(/\[not-found\]/);
-      expect(await failure(client.list(folder))).toMatch(/\[not-found\]/);
+      expect(await failureMessage(client.load(key, join(work, fresh("cut"))))).toMatch(
+        /\[not-found\]/,
+      );
+      expect(await failureMessage(client.list(folder))).toMatch(/\[not-found\]/);
     } finally {
       client.close();
     }
@@ -126,10 +122,10 @@ describe("atomic uploads", () => {
     );
     try {
       const key = `${fresh("atomic")}/refused.txt`;
-      const message = await failure(client.save(key, join(work, "v1.txt")));
+      const message = await failureMessage(client.save(key, join(work, "v1.txt")));
       expect(message).toMatch(/MKCOL .*\/readonly\/atomic-[0-9a-f]+\/ answered HTTP 403/);
       expect(message).toMatch(/\[permission-denied\]/);
-      expect(await failure(client.save("top.txt", join(work, "v1.txt")))).toMatch(
+      expect(await failureMessage(client.save("top.txt", join(work, "v1.txt")))).toMatch(
         /PUT .*\/readonly\/\.top\.txt\.partial-[0-9a-f]{12} answered HTTP 403.*\[permission-denied\]/s,
       );
       expect((await readdir(backend().dirs.readonly)).sort()).toEqual(["folder", "present.txt"]);

@@ -1,12 +1,13 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  failureMessage,
   type KubernetesStandIn,
-  type PluginProcess,
   startKubernetesStandIn,
+  type TestPlugin,
 } from "@argo-artifact-drivers/conformance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backend, configuration, failure, fresh, startPlugin } from "./helpers.js";
+import { backend, configuration, fresh, startPlugin } from "./plugin.js";
 
 /**
  * Logins as Argo users configure them: `{name, key}` references to
@@ -17,7 +18,7 @@ import { backend, configuration, failure, fresh, startPlugin } from "./helpers.j
  */
 describe("logins from Kubernetes Secrets", () => {
   let api: KubernetesStandIn;
-  let plugin: PluginProcess;
+  let plugin: TestPlugin;
   let source: string;
 
   beforeAll(async () => {
@@ -30,7 +31,7 @@ describe("logins from Kubernetes Secrets", () => {
       },
     });
     plugin = await startPlugin({ ...api.env, ARTIFACT_DRIVER_SECRET_SOURCES: "kubernetes" });
-    source = join(plugin.socketPath, "..", "..", "artifact.txt");
+    source = join(plugin.work, "artifact.txt");
     await writeFile(source, "from a Secret\n");
   });
 
@@ -89,7 +90,7 @@ describe("logins from Kubernetes Secrets", () => {
     );
     const client = plugin.client(configuration({ url: `${backend().apache}/tenant/`, ...fields }));
     try {
-      expect(await failure(client.save(`${fresh("auth")}/x.txt`, source))).toMatch(
+      expect(await failureMessage(client.save(`${fresh("auth")}/x.txt`, source))).toMatch(
         /HTTP 403.*\[permission-denied\]/s,
       );
     } finally {
@@ -126,7 +127,7 @@ describe("logins from Kubernetes Secrets", () => {
       );
       try {
         const key = `${fresh("auth")}/refused.txt`;
-        const message = await failure(client.save(key, source));
+        const message = await failureMessage(client.save(key, source));
         expect(message).toContain(`${backend().apache}/${folder}/`);
         expect(message).toContain(JSON.stringify(key));
         expect(message).toMatch(/HTTP 40[13]/);

@@ -1,5 +1,5 @@
 import { describeConformance } from "@argo-artifact-drivers/conformance";
-import { backend, configuration, ENTRYPOINT, login, pluginEnv } from "./helpers.js";
+import { backend, configuration, ENTRYPOINT, login, pluginEnv } from "./plugin.js";
 
 // The second server: rclone's WebDAV server (Go's golang.org/x/net/webdav),
 // which answers MKCOL and PUT differently from Apache (201 for an existing

@@ -1,5 +1,5 @@
 import { describeConformance } from "@argo-artifact-drivers/conformance";
-import { apacheBasic, backend, configuration, ENTRYPOINT, pluginEnv } from "./helpers.js";
+import { apacheBasic, backend, configuration, ENTRYPOINT, pluginEnv } from "./plugin.js";
 
 describeConformance({
   driver: "webdav-apache",

@@ -1,17 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import type { PluginProcess } from "@argo-artifact-drivers/conformance";
+import type { TestPlugin } from "@argo-artifact-drivers/conformance";
+import { failureMessage } from "@argo-artifact-drivers/conformance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  apacheBasic,
-  backend,
-  configuration,
-  failure,
-  fresh,
-  login,
-  startPlugin,
-} from "./helpers.js";
+import { apacheBasic, backend, configuration, fresh, login, startPlugin } from "./plugin.js";
 
 async function closedPort(): Promise<number> {
   const server = createServer();
@@ -23,12 +16,12 @@ async function closedPort(): Promise<number> {
 }
 
 describe("clear errors", () => {
-  let plugin: PluginProcess;
+  let plugin: TestPlugin;
   let source: string;
 
   beforeAll(async () => {
     plugin = await startPlugin();
-    source = join(plugin.socketPath, "..", "..", "artifact.txt");
+    source = join(plugin.work, "artifact.txt");
     await writeFile(source, "errors\n");
   });
 
@@ -38,11 +31,11 @@ describe("clear errors", () => {
 
   async function message(
     config: string,
-    call: (client: ReturnType<PluginProcess["client"]>) => Promise<unknown>,
+    call: (client: ReturnType<TestPlugin["client"]>) => Promise<unknown>,
   ) {
     const client = plugin.client(config);
     try {
-      return await failure(call(client));
+      return await failureMessage(call(client));
     } finally {
       client.close();
     }
@@ -93,7 +86,7 @@ describe("clear errors", () => {
     const client = plugin.client(config);
     try {
       await client.save(`${folder}/dir/inside.txt`, source);
-      const missing = await failure(
+      const missing = await failureMessage(
         (async () => {
           for await (const _ of client.openStream(`${folder}/missing.txt`));
         })(),
@@ -103,7 +96,7 @@ describe("clear errors", () => {
       );
       expect(missing).toMatch(/\[not-found\]/);
       const chunks: Buffer[] = [];
-      const collection = await failure(
+      const collection = await failureMessage(
         (async () => {
           for await (const chunk of client.openStream(`${folder}/dir`)) chunks.push(chunk);
         })(),
@@ -120,7 +113,7 @@ describe("clear errors", () => {
     const client = plugin.client(apacheBasic());
     try {
       await client.save(`${folder}/file.txt`, source);
-      const text = await failure(client.save(`${folder}/file.txt/below.txt`, source));
+      const text = await failureMessage(client.save(`${folder}/file.txt/below.txt`, source));
       expect(text).toMatch(
         /\/file\.txt is a file, where a collection \(folder\) is needed.*\[conflict\]/s,
       );

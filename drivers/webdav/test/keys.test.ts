@@ -1,8 +1,9 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import type { PluginProcess } from "@argo-artifact-drivers/conformance";
+import type { TestPlugin } from "@argo-artifact-drivers/conformance";
+import { failureMessage } from "@argo-artifact-drivers/conformance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apacheBasic, backend, failure, fresh, startPlugin } from "./helpers.js";
+import { apacheBasic, backend, fresh, startPlugin } from "./plugin.js";
 
 /** Every file below `dir`, as paths relative to it. */
 async function filesBelow(dir: string): Promise<string[]> {
@@ -19,7 +20,7 @@ async function filesBelow(dir: string): Promise<string[]> {
  * literal name under the base, on Apache's disk as well as through the plugin.
  */
 describe("keys never leave url", () => {
-  let plugin: PluginProcess;
+  let plugin: TestPlugin;
   let source: string;
   const tricks = [
     "%2e%2e/%2e%2e/%2e%2e/outside/secret.txt",
@@ -35,7 +36,7 @@ describe("keys never leave url", () => {
 
   beforeAll(async () => {
     plugin = await startPlugin();
-    source = join(plugin.socketPath, "..", "..", "artifact.txt");
+    source = join(plugin.work, "artifact.txt");
     await writeFile(source, "inside\n");
   });
 
@@ -48,7 +49,7 @@ describe("keys never leave url", () => {
     const client = plugin.client(apacheBasic(`${prefix}/deeper/`));
     try {
       for (const trick of tricks) {
-        const message = await failure(client.load(trick, `${source}.${fresh("read")}`));
+        const message = await failureMessage(client.load(trick, `${source}.${fresh("read")}`));
         expect(message).toMatch(/\[not-found\]/);
         expect(message).not.toContain("outside the DAV folders");
       }
@@ -63,7 +64,7 @@ describe("keys never leave url", () => {
     const outsideBefore = await filesBelow(backend().outside);
     const missingBase = plugin.client(apacheBasic(`${prefix}/`));
     try {
-      expect(await failure(missingBase.save("first.txt", source))).toMatch(
+      expect(await failureMessage(missingBase.save("first.txt", source))).toMatch(
         /the collection of url .* does not exist.*\[not-found\]/s,
       );
     } finally {

@@ -1,9 +1,10 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { PluginProcess } from "@argo-artifact-drivers/conformance";
+import type { TestPlugin } from "@argo-artifact-drivers/conformance";
+import { failureMessage } from "@argo-artifact-drivers/conformance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backend, configuration, failure, fresh, login, startPlugin } from "./helpers.js";
+import { backend, configuration, fresh, login, startPlugin } from "./plugin.js";
 
 /**
  * What differs between servers, on Apache (MKCOL on an existing collection:
@@ -16,12 +17,12 @@ const servers = {
 
 for (const [server, where] of Object.entries(servers)) {
   describe(`on ${server}`, () => {
-    let plugin: PluginProcess;
+    let plugin: TestPlugin;
     let work: string;
 
     beforeAll(async () => {
       plugin = await startPlugin();
-      work = join(plugin.socketPath, "..", "..");
+      work = plugin.work;
     });
 
     afterAll(async () => {
@@ -79,7 +80,7 @@ for (const [server, where] of Object.entries(servers)) {
         const source = join(work, `${folder}.txt`);
         await writeFile(source, "x\n");
         await client.save(`${folder}/dir/x.txt`, source);
-        const text = await failure(
+        const text = await failureMessage(
           (async () => {
             for await (const _ of client.openStream(`${folder}/dir`));
           })(),

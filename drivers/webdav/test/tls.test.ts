@@ -1,17 +1,18 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { PluginProcess } from "@argo-artifact-drivers/conformance";
+import type { TestPlugin } from "@argo-artifact-drivers/conformance";
+import { failureMessage } from "@argo-artifact-drivers/conformance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backend, configuration, failure, fresh, login, startPlugin } from "./helpers.js";
+import { backend, configuration, fresh, login, startPlugin } from "./plugin.js";
 
 /** Apache over HTTPS with a certificate for localhost signed by a private CA. */
 describe("HTTPS", () => {
-  let plugin: PluginProcess;
+  let plugin: TestPlugin;
   let source: string;
 
   beforeAll(async () => {
     plugin = await startPlugin();
-    source = join(plugin.socketPath, "..", "..", "artifact.txt");
+    source = join(plugin.work, "artifact.txt");
     await writeFile(source, "over TLS\n");
   });
 
@@ -43,7 +44,7 @@ describe("HTTPS", () => {
     for (const fields of [{}, { caSecret: { env: "DAV_OTHER_CA" } }]) {
       const client = plugin.client(https({ ...fields, retry: { attempts: 1 } }));
       try {
-        const message = await failure(client.isDirectory("anything"));
+        const message = await failureMessage(client.isDirectory("anything"));
         expect(message).toMatch(/TLS certificate of https:\/\/localhost:\d+ is not trusted/);
         expect(message).toMatch(/set caSecret/);
         expect(message).toMatch(/\[unavailable\]/);
@@ -75,7 +76,7 @@ describe("HTTPS", () => {
     for (const [config, pattern] of cases) {
       const client = plugin.client(config);
       try {
-        const message = await failure(client.isDirectory("anything"));
+        const message = await failureMessage(client.isDirectory("anything"));
         expect(message).toMatch(pattern);
         expect(message).toMatch(/\[invalid-config\]/);
       } finally {

@@ -21,5 +21,5 @@ export type { Logger } from "./log.js";
 export { allowedSecretSources, SecretRef, SecretResolver, secretRef } from "./secrets.js";
 export { type RunningServer, serve, startServer } from "./serve.js";
 export type { Storage } from "./storage.js";
-export { FRAME_BYTES } from "./streams.js";
+export { FRAME_BYTES, unlessAborted } from "./streams.js";
 export { isTempName } from "./temp-names.js";

@@ -81,24 +81,19 @@ export class FrameWriter {
 }
 
 /**
- * The next frame, or the abort reason if the call is cancelled first. grpc-js
- * destroys a cancelled call's stream without ending its iterator, so a write
- * would otherwise wait forever. (Not `Promise.race` with one long-lived abort
- * promise: every race would leave a reaction on it holding its frame, and
- * memory would grow with the artifact.)
+ * `promise`, or the abort reason if `signal` fires first. (Not `Promise.race`
+ * with one long-lived abort promise: every race leaves a reaction on it that
+ * holds its result, so memory grows with every chunk of an artifact.)
  */
-export function nextUnlessAborted<T>(
-  frames: AsyncIterator<T>,
-  signal: AbortSignal,
-): Promise<IteratorResult<T>> {
+export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
-    frames.next().then(
-      (next) => {
+    promise.then(
+      (value) => {
         signal.removeEventListener("abort", onAbort);
-        resolve(next);
+        resolve(value);
       },
       (error: unknown) => {
         signal.removeEventListener("abort", onAbort);
@@ -106,4 +101,17 @@ export function nextUnlessAborted<T>(
       },
     );
   });
+}
+
+/**
+ * The next frame, or the abort reason if the call is cancelled first: grpc-js
+ * destroys a cancelled call's stream without ending its iterator, so a write
+ * would otherwise wait forever.
+ */
+export function nextUnlessAborted<T>(
+  frames: AsyncIterator<T>,
+  signal: AbortSignal,
+): Promise<IteratorResult<T>> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return unlessAborted(frames.next(), signal);
 }

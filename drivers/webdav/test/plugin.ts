@@ -1,8 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PluginProcess } from "@argo-artifact-drivers/conformance";
+import { TestPlugin } from "@argo-artifact-drivers/conformance";
 import { inject } from "vitest";
 import type { WebdavBackend } from "./global-setup.js";
 
@@ -52,18 +50,6 @@ export function apacheBasic(prefix = "", fields: Record<string, unknown> = {}): 
 }
 
 /** Starts the real plugin on a fresh socket. */
-export async function startPlugin(env: Record<string, string> = {}): Promise<PluginProcess> {
-  const dir = await mkdtemp(join(tmpdir(), "webdav-plugin-"));
-  await mkdir(join(dir, "s"));
-  return PluginProcess.start(ENTRYPOINT, join(dir, "s", "socket"), { ...pluginEnv(), ...env });
-}
-
-/** Awaits a call expected to fail and returns its message. */
-export async function failure(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-  throw new Error("the call succeeded but was expected to fail");
+export async function startPlugin(env: Record<string, string> = {}): Promise<TestPlugin> {
+  return TestPlugin.start(ENTRYPOINT, { env: { ...pluginEnv(), ...env }, pluginName: "webdav" });
 }
