@@ -3,6 +3,7 @@ import {
   type ErrorCode,
   isAbortError,
   networkErrorCode,
+  tlsVerificationCode,
 } from "@argo-artifact-drivers/core";
 import { CONNECT_TIMEOUT_CODE } from "./http.js";
 
@@ -14,18 +15,6 @@ export interface Where {
   /** A bucket-level call (listing): a 404 there means the bucket is missing. */
   listing?: boolean;
 }
-
-/** Node's TLS verification failures: the endpoint is there, but not trusted. */
-const TLS_CODES = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
 
 /** The SDK's own codes for checksum mismatches (downloads; uploads, which it deletes). */
 const CHECKSUM_CODES = new Set(["CONTENT_DOWNLOAD_MISMATCH", "FILE_NO_UPLOAD"]);
@@ -59,10 +48,11 @@ export function translate(error: unknown, where: Where): DriverError {
       cause,
     });
   }
-  if (code !== undefined && TLS_CODES.has(code)) {
+  const tlsCode = tlsVerificationCode(error) ?? tlsVerificationCode({ code });
+  if (tlsCode) {
     return new DriverError(
       "unavailable",
-      `the TLS certificate of ${where.endpoint} is not trusted (${code}: ${text})`,
+      `the TLS certificate of ${where.endpoint} is not trusted (${tlsCode}: ${text})`,
       {
         cause,
         hint: "Check the endpoint; for a private CA, add it to the plugin container's trust store (NODE_EXTRA_CA_CERTS).",

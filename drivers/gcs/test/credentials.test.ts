@@ -3,19 +3,20 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  failureMessage,
   type KubernetesStandIn,
   PluginProcess,
   startKubernetesStandIn,
+  type TestPlugin,
 } from "@argo-artifact-drivers/conformance";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createBucket } from "./backend.js";
 import {
   configuration,
   entrypoint,
-  failure,
   type GeneratedKey,
   generateServiceAccountKey,
-  Plugin,
+  startPlugin,
   timed,
 } from "./plugin.js";
 import { FaultProxy } from "./proxy.js";
@@ -150,7 +151,7 @@ describe("a service-account key from a Kubernetes Secret", () => {
 });
 
 describe("refused credentials", () => {
-  let plugin: Plugin;
+  let plugin: TestPlugin;
   const key = generateServiceAccountKey();
   const privateKeyBody = (JSON.parse(key.json) as { private_key: string }).private_key.split(
     "\n",
@@ -158,7 +159,7 @@ describe("refused credentials", () => {
 
   beforeAll(async () => {
     await createBucket(inject("endpoint"), BUCKET);
-    plugin = await Plugin.start({
+    plugin = await startPlugin({
       NOT_JSON: "this is not a key",
       USER_CREDENTIALS: JSON.stringify({
         type: "authorized_user",
@@ -186,7 +187,9 @@ describe("refused credentials", () => {
     ["BROKEN_PRIVATE_KEY", /has a "private_key" that is not a PEM private key/],
   ])("a wrong key in %s is refused at once, saying why without its content", async (env, why) => {
     const config = configuration({ bucket: BUCKET, serviceAccountKeySecret: { env } });
-    const [message, ms] = await timed(failure(plugin.client(config).isDirectory("anything")));
+    const [message, ms] = await timed(
+      failureMessage(plugin.client(config).isDirectory("anything")),
+    );
     expect(message).toMatch(why);
     expect(message).toContain(`the service-account key in environment variable ${env}`);
     expect(message).toContain("[invalid-config]");
@@ -201,7 +204,7 @@ describe("refused credentials", () => {
       configuration({ bucket: BUCKET, serviceAccountKeySecret: { env: "GOOD_KEY" } }),
       "anonymous: true",
     ].join("\n");
-    const message = await failure(plugin.client(config).isDirectory("anything"));
+    const message = await failureMessage(plugin.client(config).isDirectory("anything"));
     expect(message).toMatch(/"anonymous" and "serviceAccountKeySecret" cannot be used together/);
     expect(message).toContain("[invalid-config]");
   });
@@ -210,7 +213,9 @@ describe("refused credentials", () => {
     // METADATA_SERVER_DETECTION=none (vitest.config.ts): no metadata server is asked.
     const config = configuration({ bucket: BUCKET, anonymous: undefined });
     expect(config).not.toMatch(/anonymous|serviceAccountKeySecret/);
-    const [message, ms] = await timed(failure(plugin.client(config).isDirectory("anything")));
+    const [message, ms] = await timed(
+      failureMessage(plugin.client(config).isDirectory("anything")),
+    );
     expect(message).toMatch(
       /no credentials: serviceAccountKeySecret is not set and Application Default Credentials were not found/,
     );

@@ -4,11 +4,16 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sha256File, writeRandomFile } from "@argo-artifact-drivers/conformance";
+import {
+  failureMessage,
+  sha256File,
+  type TestPlugin,
+  writeRandomFile,
+} from "@argo-artifact-drivers/conformance";
 import type { Storage } from "@google-cloud/storage";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { createBucket, freePort } from "./backend.js";
-import { configuration, failure, Plugin, timed, verifier } from "./plugin.js";
+import { configuration, startPlugin, timed, verifier } from "./plugin.js";
 import { FaultProxy } from "./proxy.js";
 
 const MiB = 1024 * 1024;
@@ -18,7 +23,7 @@ const key = (name: string) => `failures-${run}/${name}`;
 /** Two quick tries, so that failures that stay come back fast. */
 const RETRY = { attempts: 2, initialDelaySeconds: 0.05 };
 
-let plugin: Plugin;
+let plugin: TestPlugin;
 let proxy: FaultProxy;
 let gcs: Storage;
 let work: string;
@@ -29,7 +34,7 @@ beforeAll(async () => {
   await createBucket(inject("endpoint"), BUCKET);
   await createBucket(inject("filesystemEndpoint"), BUCKET);
   proxy = await FaultProxy.start(inject("endpoint"));
-  plugin = await Plugin.start();
+  plugin = await startPlugin();
   gcs = verifier();
   work = await mkdtemp(join(tmpdir(), "gcs-failures-"));
   small = join(work, "small.txt");
@@ -74,7 +79,7 @@ describe("integrity", () => {
     await writeFile(stored, bytes);
 
     const { folder, path } = await loadTarget();
-    const message = await failure(client.load(objectKey, path));
+    const message = await failureMessage(client.load(objectKey, path));
     expect(message).toMatch(
       /the downloaded bytes of object ".*" in bucket "failures" do not match the CRC32C checksum/,
     );
@@ -82,7 +87,7 @@ describe("integrity", () => {
     expect(message).toContain("[transient]");
     expect(await readdir(folder)).toEqual([]);
 
-    const streamed = failure(
+    const streamed = failureMessage(
       (async () => {
         for await (const _ of client.openStream(objectKey)) {
           // drain
@@ -162,7 +167,7 @@ describe("interrupted resumable uploads", () => {
         ? { kind: "cut-upload", afterBytes: 3 * MiB }
         : undefined;
     for (const objectKey of [fresh, existing]) {
-      const message = await failure(client.save(objectKey, large));
+      const message = await failureMessage(client.save(objectKey, large));
       expect(message).toContain(JSON.stringify(objectKey));
       expect(message).toMatch(/\[transient\]/);
       expect(message).not.toMatch(/upload_id=(?!REDACTED)/);
@@ -186,7 +191,7 @@ describe("errors name the bucket, the object and what to do", () => {
   ])("HTTP %i", async (status, pattern, code) => {
     const objectKey = key(`status/${status}.txt`);
     proxy.fault = () => ({ kind: "status", status });
-    const message = await failure(plugin.client(proxied()).load(objectKey, join(work, "x")));
+    const message = await failureMessage(plugin.client(proxied()).load(objectKey, join(work, "x")));
     expect(message).toMatch(pattern);
     expect(message).toContain(JSON.stringify(objectKey));
     expect(message).toContain(`[${code}]`);
@@ -203,7 +208,7 @@ describe("errors name the bucket, the object and what to do", () => {
 
   it("a missing bucket is reported as such", async () => {
     const client = plugin.client(configuration({ bucket: "no-such-bucket" }));
-    const message = await failure(client.load(key("anything"), join(work, "y")));
+    const message = await failureMessage(client.load(key("anything"), join(work, "y")));
     expect(message).toMatch(/the bucket "no-such-bucket" does not exist at http:\/\/127\.0\.0\.1/);
     expect(message).toContain("[not-found]");
   });
@@ -211,7 +216,7 @@ describe("errors name the bucket, the object and what to do", () => {
   it("an unreachable endpoint fails within seconds, naming it", async () => {
     const endpoint = `http://127.0.0.1:${await freePort()}`;
     const client = plugin.client(configuration({ bucket: BUCKET, endpoint }));
-    const [message, ms] = await timed(failure(client.save(key("unreachable"), small)));
+    const [message, ms] = await timed(failureMessage(client.save(key("unreachable"), small)));
     expect(message).toContain(`cannot connect to ${endpoint}`);
     expect(message).toContain("ECONNREFUSED");
     expect(message).toContain("[unavailable]");
@@ -227,7 +232,9 @@ describe("errors name the bucket, the object and what to do", () => {
     try {
       const endpoint = `https://127.0.0.1:${port}`;
       const config = configuration({ bucket: BUCKET, endpoint, connectTimeoutSeconds: 1 });
-      const [message, ms] = await timed(failure(plugin.client(config).isDirectory(key("x"))));
+      const [message, ms] = await timed(
+        failureMessage(plugin.client(config).isDirectory(key("x"))),
+      );
       expect(message).toContain(`cannot connect to ${endpoint}`);
       expect(message).toMatch(/within 1 s/);
       expect(message).toContain("[unavailable]");
@@ -245,11 +252,13 @@ describe("TLS", () => {
     const endpoint = inject("tlsEndpoint");
     await createBucket(endpoint, "tls-bucket", inject("caFile"));
     const config = configuration({ bucket: "tls-bucket", endpoint });
-    const message = await failure(plugin.client(config).save(key("tls/untrusted.txt"), small));
+    const message = await failureMessage(
+      plugin.client(config).save(key("tls/untrusted.txt"), small),
+    );
     expect(message).toMatch(/TLS certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted/);
     expect(message).toContain("[unavailable]");
 
-    const trusting = await Plugin.start({ NODE_EXTRA_CA_CERTS: inject("caFile") });
+    const trusting = await startPlugin({ NODE_EXTRA_CA_CERTS: inject("caFile") });
     try {
       const client = trusting.client(config);
       await client.save(key("tls/trusted.txt"), small);

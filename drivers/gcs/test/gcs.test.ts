@@ -2,12 +2,18 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sha256File, treeDigest, writeRandomFile } from "@argo-artifact-drivers/conformance";
+import {
+  failureMessage,
+  sha256File,
+  type TestPlugin,
+  treeDigest,
+  writeRandomFile,
+} from "@argo-artifact-drivers/conformance";
 import type { Storage } from "@google-cloud/storage";
 import { crc32c } from "@node-rs/crc32";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { createBucket } from "./backend.js";
-import { configuration, failure, Plugin, verifier } from "./plugin.js";
+import { configuration, startPlugin, verifier } from "./plugin.js";
 import { FaultProxy } from "./proxy.js";
 
 const MiB = 1024 * 1024;
@@ -15,7 +21,7 @@ const BUCKET = "driver-tests";
 const run = randomBytes(4).toString("hex");
 const key = (name: string) => `gcs-${run}/${name}`;
 
-let plugin: Plugin;
+let plugin: TestPlugin;
 let proxy: FaultProxy;
 let gcs: Storage;
 let work: string;
@@ -24,7 +30,7 @@ let small: string;
 beforeAll(async () => {
   await createBucket(inject("endpoint"), BUCKET);
   proxy = await FaultProxy.start(inject("endpoint"));
-  plugin = await Plugin.start({
+  plugin = await startPlugin({
     CSEK_RAW: "0123456789abcdef0123456789abcdef",
     CSEK_BASE64: Buffer.alloc(32, 0xa5).toString("base64"),
     CSEK_SHORT: "too-short-a-key",
@@ -264,13 +270,13 @@ describe("customer-supplied encryption keys", () => {
   });
 
   it("refuses a key of the wrong length without showing it, and CSEK together with KMS", async () => {
-    const short = await failure(
+    const short = await failureMessage(
       plugin.client(proxied({ encryptionKeySecret: { env: "CSEK_SHORT" } })).save(key("x"), small),
     );
     expect(short).toMatch(/must be 32 bytes, raw or base64-encoded \(it has 15 bytes\)/);
     expect(short).toContain("[invalid-config]");
     expect(short).not.toContain("too-short-a-key");
-    const both = await failure(
+    const both = await failureMessage(
       plugin
         .client(
           proxied({

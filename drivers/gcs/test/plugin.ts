@@ -1,9 +1,6 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ArtifactClient } from "@argo-artifact-drivers/client";
-import { PluginProcess } from "@argo-artifact-drivers/conformance";
+import { TestPlugin } from "@argo-artifact-drivers/conformance";
 import { Storage } from "@google-cloud/storage";
 import { PassThroughClient } from "google-auth-library";
 import { inject } from "vitest";
@@ -70,45 +67,12 @@ export function generateServiceAccountKey(project = "argo-tests"): GeneratedKey 
   };
 }
 
-/** The real plugin process on a socket in a fresh folder, and clients for it. */
-export class Plugin {
-  private readonly clients: ArtifactClient[] = [];
-
-  private constructor(
-    readonly process: PluginProcess,
-    readonly work: string,
-  ) {}
-
-  static async start(env: Record<string, string> = {}): Promise<Plugin> {
-    const work = await mkdtemp(join(tmpdir(), "gcs-"));
-    const process = await PluginProcess.start(entrypoint, join(work, "socket"), {
-      ARTIFACT_DRIVER_SECRET_SOURCES: "env,file",
-      ...env,
-    });
-    return new Plugin(process, work);
-  }
-
-  client(configuration: string): ArtifactClient {
-    const client = this.process.client(configuration, "gcs");
-    this.clients.push(client);
-    return client;
-  }
-
-  async stop(): Promise<void> {
-    for (const client of this.clients) client.close();
-    await this.process.stop();
-    await rm(this.work, { recursive: true, force: true });
-  }
-}
-
-/** The message of a call that must fail. */
-export async function failure(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-  throw new Error("the call should have failed");
+/** The real plugin on a socket in a fresh folder, allowed `{env}` and `{file}` secret references. */
+export function startPlugin(env: Record<string, string> = {}): Promise<TestPlugin> {
+  return TestPlugin.start(entrypoint, {
+    env: { ARTIFACT_DRIVER_SECRET_SOURCES: "env,file", ...env },
+    pluginName: "gcs",
+  });
 }
 
 export async function timed<T>(call: Promise<T>): Promise<[T, number]> {
