@@ -3,14 +3,15 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { addCommands } from "./cli/commands.js";
 import { EXIT, helpAfter, UsageError } from "./cli/common.js";
+import { addRegistrationCommands } from "./cli/registration.js";
 import { ArtifactClientError, errorText } from "./errors.js";
 
 // Prose is one line per paragraph: commander wraps it to the terminal.
 const program = new Command("artifact-client")
   .description(
-    `Talks to an Argo Workflows artifact driver plugin over its Unix socket, the way Argo's executor and argo-server do (gRPC service artifact.ArtifactService). Use it to try a plugin by hand before registering it in Argo.
+    `Talks to an Argo Workflows artifact driver plugin over its Unix socket, the way Argo's executor and argo-server do (gRPC service artifact.ArtifactService). Use it to try a plugin by hand, then to register it in Argo (manifests) and to check workflows offline (validate).
 
-Every command takes the socket (--socket), the plugin configuration (--config <file> or --config-text <text>) and, except caps, an artifact key (--key). Results go to stdout; summaries, progress and errors go to stderr.`,
+The commands that call a plugin take the socket (--socket), the plugin configuration (--config <file> or --config-text <text>) and, except caps, an artifact key (--key). Results go to stdout; summaries, progress and errors go to stderr.`,
   )
   .version(packageVersion(), "-V, --version")
   .showHelpAfterError("(run with --help for usage and examples)")
@@ -44,6 +45,7 @@ Every command takes the socket (--socket), the plugin configuration (--config <f
   );
 
 addCommands(program);
+addRegistrationCommands(program);
 
 function packageVersion(): string {
   const text = readFileSync(new URL("../package.json", import.meta.url), "utf8");

@@ -60,7 +60,18 @@ container does for every input artifact).`;
     const commands = [...overview.matchAll(/^ {2}([a-z-]+) \[options\]/gm)].map(
       (match) => match[1] ?? "",
     );
-    expect(commands).toEqual(["save", "load", "cat", "put", "ls", "is-dir", "rm", "caps"]);
+    expect(commands).toEqual([
+      "save",
+      "load",
+      "cat",
+      "put",
+      "ls",
+      "is-dir",
+      "rm",
+      "caps",
+      "manifests",
+      "validate",
+    ]);
     const broken: Record<string, string[]> = {};
     for (const command of ["", ...commands]) {
       const lines = brokenLines(command === "" ? overview : await help([command]));

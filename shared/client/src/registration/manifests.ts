@@ -1,0 +1,201 @@
+import { stringify } from "yaml";
+import type { IndexedDriver } from "./driver-index.js";
+
+/** One plugin to register: a driver of the index, the name workflows use, the image to run. */
+export interface PluginSpec {
+  driver: IndexedDriver;
+  name: string;
+  image: string;
+}
+
+export interface Resources {
+  cpuRequest: string;
+  memoryRequest: string;
+  memoryLimit: string;
+}
+
+export interface ManifestOptions {
+  plugins: PluginSpec[];
+  /** Where Argo's controller and argo-server run. */
+  namespace: string;
+  controllerConfigMap: string;
+  serverDeployment: string;
+  serverContainer: string;
+  serverServiceAccount: string;
+  /** Namespaces workflows run in, with the service accounts of their pods (and of artifact GC). */
+  workflowServiceAccounts: { namespace: string; name: string }[];
+  /** Secrets the configurations refer to; the Roles allow reading these only. */
+  secrets: string[];
+  connectionTimeoutSeconds?: number;
+  resources: Resources;
+}
+
+export type KubeObject = Record<string, unknown> & { kind: string; metadata: { name: string } };
+
+/** What the plugin container needs from its operator (see the README's plugin container environment). */
+export const OPERATOR_ENVIRONMENT = [
+  // Explicit although it is the default: env and file references would let
+  // workflow authors read argo-server's own environment and files.
+  { name: "ARTIFACT_DRIVER_SECRET_SOURCES", value: "kubernetes" },
+];
+
+/** Argo's names (workflow/common and ArtifactPluginName in Argo's API). */
+export const socketDir = (name: string) => `/tmp/artifact-plugins/${name}`;
+export const socketPath = (name: string) => `${socketDir(name)}/socket`;
+const socketVolume = (name: string) => `artifact-plugin-${name}`;
+const tmpVolume = (name: string) => `artifact-plugin-${name}-tmp`;
+
+/** A plugin name must fit Argo's volume name artifact-plugin-<name> and ours, <name>-tmp. */
+export const PLUGIN_NAME = /^[a-z0-9]([a-z0-9-]{0,41}[a-z0-9])?$/;
+
+export const SECRET_ROLE = "artifact-plugin-secrets";
+
+/** The workflow-controller ConfigMap's plugin keys, each a YAML string as Argo reads them. */
+export function controllerData(options: ManifestOptions): {
+  artifactDrivers: string;
+  images: string;
+} {
+  const drivers = options.plugins.map((plugin) => ({
+    name: plugin.name,
+    image: plugin.image,
+    ...(options.connectionTimeoutSeconds === undefined
+      ? {}
+      : { connectionTimeoutSeconds: options.connectionTimeoutSeconds }),
+  }));
+  // The entrypoint from the index, so that the controller need not pull the
+  // image's manifest from the registry to learn what to run.
+  const images = Object.fromEntries(
+    options.plugins.map((plugin) => [plugin.image, { entrypoint: plugin.driver.image.entrypoint }]),
+  );
+  return { artifactDrivers: yaml(drivers), images: yaml(images) };
+}
+
+export function controllerConfigMap(options: ManifestOptions, withNamespace = true): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: options.controllerConfigMap, ...namespaced(options, withNamespace) },
+    data: controllerData(options),
+  };
+}
+
+/** The plugin containers of argo-server, which serve the UI's artifact views and uploads. */
+export function sidecars(options: ManifestOptions): Record<string, unknown>[] {
+  return options.plugins.map((plugin) => ({
+    name: `artifact-plugin-${plugin.name}`,
+    image: plugin.image,
+    imagePullPolicy: "IfNotPresent",
+    // The image's entrypoint stays; Argo's contract is one argument, the socket path.
+    args: [socketPath(plugin.name)],
+    env: OPERATOR_ENVIRONMENT,
+    resources: {
+      requests: { cpu: options.resources.cpuRequest, memory: options.resources.memoryRequest },
+      limits: { memory: options.resources.memoryLimit },
+    },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: plugin.driver.image.user,
+      runAsGroup: plugin.driver.image.user,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    volumeMounts: [
+      { name: socketVolume(plugin.name), mountPath: socketDir(plugin.name) },
+      // The root file system is read-only; the plugin writes temp files here.
+      { name: tmpVolume(plugin.name), mountPath: "/tmp" },
+    ],
+  }));
+}
+
+/** argo-server's own mounts of each socket folder. */
+export function serverVolumeMounts(options: ManifestOptions): Record<string, unknown>[] {
+  return options.plugins.map((plugin) => ({
+    name: socketVolume(plugin.name),
+    mountPath: socketDir(plugin.name),
+  }));
+}
+
+export function serverVolumes(options: ManifestOptions): Record<string, unknown>[] {
+  return options.plugins.flatMap((plugin) => [
+    { name: socketVolume(plugin.name), emptyDir: {} },
+    { name: tmpVolume(plugin.name), emptyDir: {} },
+  ]);
+}
+
+/** A strategic merge patch of argo-server's Deployment: containers and volumes merge by name, mounts by path. */
+export function serverPatch(options: ManifestOptions, withNamespace = true): KubeObject {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: options.serverDeployment, ...namespaced(options, withNamespace) },
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            { name: options.serverContainer, volumeMounts: serverVolumeMounts(options) },
+            ...sidecars(options),
+          ],
+          volumes: serverVolumes(options),
+        },
+      },
+    },
+  };
+}
+
+/**
+ * Roles allowing `get` of the named Secrets, bound to the service accounts
+ * whose pods run the plugin: workflow pods (and artifact GC pods) in their
+ * namespaces, argo-server in Argo's. Empty without Secrets.
+ */
+export function secretRbac(
+  options: ManifestOptions,
+  scope: "argo" | "workflows" | "all",
+): KubeObject[] {
+  if (options.secrets.length === 0) return [];
+  const subjects = new Map<string, { kind: string; name: string; namespace: string }[]>();
+  const add = (namespace: string, name: string) => {
+    const list = subjects.get(namespace) ?? [];
+    if (!list.some((subject) => subject.name === name)) {
+      list.push({ kind: "ServiceAccount", name, namespace });
+    }
+    subjects.set(namespace, list);
+  };
+  if (scope !== "workflows") add(options.namespace, options.serverServiceAccount);
+  for (const account of options.workflowServiceAccounts) {
+    if (scope === "all" || (scope === "argo") === (account.namespace === options.namespace)) {
+      add(account.namespace, account.name);
+    }
+  }
+  return [...subjects].flatMap(([namespace, bound]) => [
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: SECRET_ROLE, namespace },
+      rules: [
+        {
+          apiGroups: [""],
+          resources: ["secrets"],
+          resourceNames: [...options.secrets].sort(),
+          verbs: ["get"],
+        },
+      ],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: SECRET_ROLE, namespace },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: SECRET_ROLE },
+      subjects: bound,
+    },
+  ]);
+}
+
+function namespaced(options: ManifestOptions, withNamespace: boolean): { namespace?: string } {
+  return withNamespace ? { namespace: options.namespace } : {};
+}
+
+export function yaml(value: unknown): string {
+  return stringify(value, { lineWidth: 0 });
+}
