@@ -8,8 +8,9 @@ const repoRoot = join(import.meta.dirname, "../../..");
 const DRIVERS = ["azure", "gcs", "local", "s3", "sftp", "webdav"];
 
 test("the committed index and the README's driver table are what pnpm index generates", async () => {
-  // On failure: run `pnpm index` and commit index/ and README.md.
-  expect(await staleFiles(repoRoot)).toEqual([]);
+  expect(await staleFiles(repoRoot), "run `pnpm index` and commit index/ and README.md").toEqual(
+    [],
+  );
 });
 
 test("index/drivers.json has an entry per driver package, in the published format", async () => {

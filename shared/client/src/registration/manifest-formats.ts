@@ -134,7 +134,9 @@ function kustomizeComponent(options: ManifestOptions): ManifestFile[] {
           "A Kustomize component. Use it from the kustomization that installs Argo Workflows:",
           "  components: [path/to/this/folder]",
           "It patches the workflow-controller ConfigMap (one key per setting, as Argo's own manifests",
-          "have it) and the argo-server Deployment, and adds Secret RBAC in Argo's namespace.",
+          "have it; its artifactDrivers and images keys replace keys of the same name, so merge those",
+          "by hand if you have them) and the argo-server Deployment, and adds Secret RBAC in Argo's",
+          "namespace.",
           ...(workflowRbac.length > 0
             ? [
                 "secret-rbac-workflow-namespaces.yaml is not part of the component (a component's resources",
