@@ -32,7 +32,7 @@ done
 source scripts/go-toolchain.sh
 
 step "TypeScript tests (every package, one at a time)"
-pnpm turbo run test --concurrency=1 -- --reporter=default --reporter=json \
+pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=json \
   --outputFile.json=.test-results/vitest.json || ts_failed=1
 # turbo runs each script in its package folder; collect the JSON reports.
 for report in shared/*/.test-results/vitest.json drivers/*/.test-results/vitest.json; do
