@@ -30,6 +30,8 @@ for setup in drivers/*/test/setup-backend.sh; do
   bash "$setup"
 done
 source scripts/go-toolchain.sh
+# The strict Kubernetes and Argo decoder and kustomize for the manifests tests.
+bash shared/manifests-go/setup.sh
 
 step "TypeScript tests (every package, one at a time)"
 pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=json \

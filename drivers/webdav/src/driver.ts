@@ -41,13 +41,14 @@ const extraHeaders = z.record(z.string(), z.string()).superRefine((headers, cont
 export const webdavConfig = {
   url: z
     .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+    // A value that failed the URL check above still reaches these refinements.
     .refine((value) => {
-      const url = new URL(value);
-      return url.username === "" && url.password === "";
+      const url = URL.parse(value);
+      return url === null || (url.username === "" && url.password === "");
     }, "must not contain credentials; use usernameSecret and passwordSecret")
     .refine((value) => {
-      const url = new URL(value);
-      return url.search === "" && url.hash === "";
+      const url = URL.parse(value);
+      return url === null || (url.search === "" && url.hash === "");
     }, "must not have a query or a fragment")
     .describe(
       "Base URL of the WebDAV collection holding the artifacts, with any path prefix (e.g. https://cloud.example.com/remote.php/dav/files/argo/artifacts); keys are paths below it",

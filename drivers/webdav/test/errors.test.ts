@@ -129,6 +129,11 @@ describe("clear errors", () => {
       /must not contain credentials/,
     ],
     ["a url that is not http(s)", { url: "ftp://127.0.0.1/dav/" }, /http:\/\/ or https:\/\//],
+    [
+      "a url that is not a URL at all",
+      { url: "not-a-url" },
+      /field "url": must be an http:\/\/ or https:\/\/ URL/,
+    ],
     ["a query in the url", { url: "http://127.0.0.1/dav/?x=1" }, /query or a fragment/],
     [
       "an Authorization header",
