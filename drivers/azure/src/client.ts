@@ -1,5 +1,6 @@
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import { Socket } from "node:net";
 import { rootCertificates } from "node:tls";
 import { type AdapterContext, DriverError } from "@argo-artifact-drivers/core";
 import type { TokenCredential } from "@azure/core-auth";
@@ -99,6 +100,7 @@ export async function createClient(
         ca: ca === undefined ? undefined : [...rootCertificates, ca],
       })
     : new HttpAgent({ keepAlive: true });
+  timeoutSockets(agent, config.networkTimeoutSeconds * 1000);
   // `agent` is passed through to the HTTP pipeline; StoragePipelineOptions does not declare it.
   const pipeline: StoragePipelineOptions & { agent: HttpAgent } = {
     agent,
@@ -159,6 +161,42 @@ export async function createClient(
     endpoint,
     auth: "account key",
     close,
+  };
+}
+
+/** Code of a connection that was not established in time: the endpoint is unreachable. */
+export const CONNECT_TIMEOUT = "ECONNECTTIMEOUT";
+
+/**
+ * Ends connections that go silent: the SDK sets no timeout on a response
+ * body, so a connection that stops delivering (a dead peer, a dropped NAT
+ * entry) would hang a call forever. A connection that never opens fails
+ * with CONNECT_TIMEOUT (unavailable), one that stalls later with ETIMEDOUT
+ * (transient: retried, and a download resumes where it stopped).
+ */
+function timeoutSockets(agent: HttpAgent, ms: number): void {
+  const arm = (socket: Socket) =>
+    socket.setTimeout(ms, () => {
+      const connecting = socket.connecting;
+      const error = new Error(
+        connecting
+          ? `no connection within ${ms / 1000} s (networkTimeoutSeconds)`
+          : `no data for ${ms / 1000} s (networkTimeoutSeconds)`,
+      );
+      socket.destroy(Object.assign(error, { code: connecting ? CONNECT_TIMEOUT : "ETIMEDOUT" }));
+    });
+  const create = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) => {
+    const socket = create(options, callback);
+    if (socket instanceof Socket) arm(socket);
+    return socket;
+  };
+  // Idle sockets in the pool get Node's own timeout (from the server's
+  // keep-alive hint); a socket taken from the pool gets ours again.
+  const reuse = agent.reuseSocket.bind(agent);
+  agent.reuseSocket = (socket, request) => {
+    reuse(socket, request);
+    if (socket instanceof Socket) arm(socket);
   };
 }
 

@@ -65,6 +65,14 @@ export const azureConfig = {
     .describe(
       "Access tier of saved blobs; default: the account's default tier. Archive blobs cannot be loaded until rehydrated",
     ),
+  networkTimeoutSeconds: z
+    .number()
+    .min(1)
+    .max(3600)
+    .default(60)
+    .describe(
+      "How long a connection may stay silent (connecting, or waiting for data) before it is dropped; a download then resumes where it stopped",
+    ),
   listPageSize: z
     .number()
     .int()

@@ -4,6 +4,7 @@ import {
   isAbortError,
   networkErrorCode,
 } from "@argo-artifact-drivers/core";
+import { CONNECT_TIMEOUT } from "./client.js";
 
 /**
  * Azure error codes (the `x-ms-error-code` header, which HEAD answers carry
@@ -172,7 +173,10 @@ function network(error: unknown, rest: RestErrorLike, where: Where, cause: unkno
       },
     );
   }
-  const kind = networkErrorCode(error) ?? networkErrorCode((error as { cause?: unknown })?.cause);
+  const kind =
+    code === CONNECT_TIMEOUT
+      ? "unavailable"
+      : (networkErrorCode(error) ?? networkErrorCode((error as { cause?: unknown })?.cause));
   if (kind === "unavailable") {
     return new DriverError("unavailable", `cannot connect to ${where.endpoint} (${text})`, {
       cause,

@@ -190,6 +190,29 @@ describe("broken connections", () => {
       await proxy.delete();
     }
   });
+
+  it("a connection that goes silent is dropped after networkTimeoutSeconds, not waited on forever", async () => {
+    const proxy = await createProxy(inject("toxiproxy"), inject("azuritePort"));
+    try {
+      await proxy.silence();
+      const endpoint = `http://127.0.0.1:${proxy.port}/devstoreaccount1`;
+      const client = plugin.client(
+        configuration({
+          endpoint,
+          networkTimeoutSeconds: 1,
+          retry: { attempts: 2, initialDelaySeconds: 0.1 },
+        }),
+      );
+      const started = performance.now();
+      const message = await failure(client.isDirectory(key("silent/x")));
+      expect(message).toMatch(
+        /no data for 1 s \(networkTimeoutSeconds\).*\(after 2 tries\).*\[transient\]/,
+      );
+      expect(performance.now() - started).toBeLessThan(10_000);
+    } finally {
+      await proxy.delete();
+    }
+  });
 });
 
 describe("clear errors", () => {

@@ -137,6 +137,8 @@ export interface Proxy {
   readonly port: number;
   /** Closes every connection once it has carried `bytes` bytes towards the client. */
   cutAfter(bytes: number): Promise<void>;
+  /** Lets nothing through towards the client, without closing connections: a silent peer. */
+  silence(): Promise<void>;
   delete(): Promise<void>;
 }
 
@@ -157,6 +159,13 @@ export async function createProxy(api: string, upstreamPort: number): Promise<Pr
         type: "limit_data",
         stream: "downstream",
         attributes: { bytes },
+      }),
+    silence: () =>
+      toxiproxyCall(api, "POST", `/proxies/${name}/toxics`, {
+        name: "silence",
+        type: "timeout",
+        stream: "downstream",
+        attributes: { timeout: 0 },
       }),
     delete: () => toxiproxyCall(api, "DELETE", `/proxies/${name}`),
   };

@@ -62,15 +62,15 @@ export function testContext(secrets: Record<string, string> = {}, attempts = 3):
           await work(next.value, { signal: siblings.signal });
         }
       };
+      let failure: { error: unknown } | undefined;
       const runs = Array.from({ length: concurrency }, () =>
         runner().catch((error: unknown) => {
+          failure ??= { error };
           siblings.abort();
-          throw error;
         }),
       );
-      const results = await Promise.allSettled(runs);
-      const failed = results.find((result) => result.status === "rejected");
-      if (failed) throw failed.reason;
+      await Promise.all(runs);
+      if (failure) throw failure.error;
     },
   };
   return context;

@@ -50,6 +50,8 @@ describe("error translation", () => {
     [systemError("ENOTFOUND"), "unavailable"],
     [systemError("ECONNRESET"), "transient"],
     [systemError("SELF_SIGNED_CERT_IN_CHAIN"), "unavailable"],
+    [systemError("ECONNECTTIMEOUT"), "unavailable"],
+    [systemError("ETIMEDOUT"), "transient"],
     [Object.assign(new Error("The operation was aborted."), { name: "AbortError" }), "transient"],
     [
       Object.assign(new Error("ManagedIdentityCredential: no IMDS"), {
