@@ -21,10 +21,6 @@ type Value = Record<string, unknown>;
 /** Where the plugin's answer cannot be had offline, and why. */
 const KNOWN_DIFFERENCES: Record<string, Record<string, string>> = {
   webdav: {
-    // The driver's refinements of `url` call new URL() on a value that already
-    // failed the URL check, so the plugin answers a bare "Invalid URL" without
-    // the field; offline, the field's own message is given.
-    "url: no match": "the plugin's url refinement throws",
     // zod names a record a record; JSON Schema knows only objects.
     "headers: a string": '"expected record" is "expected object" offline',
   },
