@@ -1,32 +1,16 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import type { IncomingMessage } from "node:http";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { freePort, installedBackend } from "@argo-artifact-drivers/conformance";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Installs fake-gcs-server if needed (test/setup-backend.sh) and returns its executable. */
 export function fakeGcsServerPath(): string {
-  const output = execFileSync("bash", [join(here, "setup-backend.sh")], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const path = output.trim().split("\n").pop();
-  if (!path) throw new Error("test/setup-backend.sh printed no fake-gcs-server path");
-  return path;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
+  return installedBackend(join(here, "setup-backend.sh"));
 }
 
 export interface FakeGcsOptions {

@@ -6,13 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   failureMessage,
+  freePort,
   sha256File,
   type TestPlugin,
   writeRandomFile,
 } from "@argo-artifact-drivers/conformance";
 import type { Storage } from "@google-cloud/storage";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import { createBucket, freePort } from "./backend.js";
+import { createBucket } from "./backend.js";
 import { configuration, startPlugin, timed, verifier } from "./plugin.js";
 import { FaultProxy } from "./proxy.js";
 

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   failureMessage,
+  freePort,
   sha256File,
   type TestPlugin,
   treeDigest,
@@ -16,7 +17,6 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { freePort } from "./moto.js";
 import { configuration, startPlugin, verifier, writerKeys } from "./plugin.js";
 
 const MiB = 1024 * 1024;

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -75,4 +76,18 @@ export async function freePort(): Promise<number> {
   server.close();
   if (address === null || typeof address === "string") throw new Error("no port was assigned");
   return address.port;
+}
+
+/**
+ * Runs a driver's `test/setup-backend.sh` (which installs the test backend
+ * when it is missing) and returns the last line it prints: the server's path.
+ */
+export function installedBackend(setupScript: string): string {
+  const output = execFileSync("bash", [setupScript], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const path = output.trim().split("\n").pop();
+  if (!path) throw new Error(`${setupScript} printed no server path`);
+  return path;
 }
