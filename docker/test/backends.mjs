@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { canConnect, freePort, run, stopProcess, waitFor } from "./util.mjs";
@@ -270,10 +271,16 @@ async function startAzurite() {
   );
   await waitFor(() => canConnect({ host: "127.0.0.1", port }), 30_000, `Azurite on port ${port}`);
   const endpoint = `http://127.0.0.1:${port}/devstoreaccount1`;
-  // The SDK the driver bundles, from its package, to create the container.
-  const sdk = createRequire(join(repoRoot, "drivers/azure/package.json"))("@azure/storage-blob");
-  const credential = new sdk.StorageSharedKeyCredential("devstoreaccount1", AZURITE_KEY);
-  await new sdk.BlobServiceClient(endpoint, credential).getContainerClient("image-test").create();
+  try {
+    // The SDK the driver bundles, from its package, to create the container.
+    const sdk = createRequire(join(repoRoot, "drivers/azure/package.json"))("@azure/storage-blob");
+    const credential = new sdk.StorageSharedKeyCredential("devstoreaccount1", AZURITE_KEY);
+    await new sdk.BlobServiceClient(endpoint, credential).getContainerClient("image-test").create();
+  } catch (error) {
+    // A server left running would keep the test process alive.
+    await stopProcess(server);
+    throw error;
+  }
   return {
     config: [
       `endpoint: ${endpoint}`,
