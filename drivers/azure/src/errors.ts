@@ -3,6 +3,7 @@ import {
   type ErrorCode,
   isAbortError,
   networkErrorCode,
+  tlsVerificationCode,
 } from "@argo-artifact-drivers/core";
 import { CONNECT_TIMEOUT } from "./client.js";
 
@@ -53,18 +54,6 @@ const EXPLANATIONS: Record<string, string> = {
   ConditionNotMet: "the blob was replaced while it was being read",
   InvalidBlobTier: "the account does not accept this accessTier",
 };
-
-/** Node's TLS verification failures: the endpoint is there, but not trusted. */
-const TLS_CODES = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
 
 /** Failures of @azure/identity: no identity could be had for useSDKCreds. */
 const IDENTITY_ERRORS = new Set([
@@ -163,10 +152,11 @@ function classify(code: string, status: number): ErrorCode {
 function network(error: unknown, rest: RestErrorLike, where: Where, cause: unknown): DriverError {
   const code = rest.code ?? "";
   const text = firstLine(scrub(rest.message ?? String(error)));
-  if (TLS_CODES.has(code)) {
+  const tlsCode = tlsVerificationCode(error);
+  if (tlsCode) {
     return new DriverError(
       "unavailable",
-      `the TLS certificate of ${where.endpoint} is not trusted (${code}: ${text})`,
+      `the TLS certificate of ${where.endpoint} is not trusted (${tlsCode}: ${text})`,
       {
         cause,
         hint: "Set caSecret to the CA that signed the endpoint's certificate, or check the endpoint.",

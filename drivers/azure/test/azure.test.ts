@@ -3,23 +3,30 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sha256File, treeDigest, writeRandomFile } from "@argo-artifact-drivers/conformance";
+import {
+  failureMessage,
+  freePort,
+  sha256File,
+  type TestPlugin,
+  treeDigest,
+  writeRandomFile,
+} from "@argo-artifact-drivers/conformance";
 import type { ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createProxy, DEV_KEY, freePort } from "./backend.js";
-import { configuration, container, failure, Plugin } from "./plugin.js";
+import { createProxy, DEV_KEY } from "./backend.js";
+import { configuration, container, startPlugin } from "./plugin.js";
 
 const MiB = 1024 * 1024;
 const run = randomBytes(4).toString("hex");
 const key = (name: string) => `azure-${run}/${name}`;
 
-let plugin: Plugin;
+let plugin: TestPlugin;
 let blobs: ContainerClient;
 let work: string;
 let small: string;
 
 beforeAll(async () => {
-  plugin = await Plugin.start();
+  plugin = await startPlugin();
   blobs = container("tests");
   work = await mkdtemp(join(tmpdir(), "azure-driver-"));
   small = join(work, "small.txt");
@@ -129,7 +136,7 @@ describe("integrity", () => {
     expect((await blob.getProperties()).contentMD5).toEqual(stored.contentMD5);
 
     const into = await mkdtemp(join(work, "corrupt-"));
-    const message = await failure(
+    const message = await failureMessage(
       client.load(key("corrupt/guarded.bin"), join(into, "guarded.bin")),
     );
     expect(message).toMatch(/corrupt: its content hashes to MD5 .*, but its Content-MD5 is/);
@@ -137,7 +144,7 @@ describe("integrity", () => {
     expect(await readdir(into)).toEqual([]);
 
     const chunks: Buffer[] = [];
-    const streamed = failure(
+    const streamed = failureMessage(
       (async () => {
         for await (const chunk of client.openStream(key("corrupt/guarded.bin"))) chunks.push(chunk);
       })(),
@@ -204,7 +211,7 @@ describe("broken connections", () => {
         }),
       );
       const started = performance.now();
-      const message = await failure(client.isDirectory(key("silent/x")));
+      const message = await failureMessage(client.isDirectory(key("silent/x")));
       expect(message).toMatch(
         /no data for 1 s \(networkTimeoutSeconds\).*\(after 2 tries\).*\[transient\]/,
       );
@@ -223,7 +230,7 @@ describe("clear errors", () => {
       () => client.save(key("denied/x"), small),
       () => client.list(key("denied")),
     ]) {
-      const message = await failure(call());
+      const message = await failureMessage(call());
       expect(message).toMatch(/account key or SAS token in accountKeySecret is wrong/);
       expect(message).toMatch(/account "devstoreaccount1"/);
       expect(message).toMatch(/HTTP 403.*\[permission-denied\]/);
@@ -235,7 +242,7 @@ describe("clear errors", () => {
   it("a missing container is named", async () => {
     const client = plugin.client(configuration({ container: "no-such-container" }));
     for (const call of [() => client.isDirectory(key("x")), () => client.save(key("x"), small)]) {
-      expect(await failure(call())).toMatch(
+      expect(await failureMessage(call())).toMatch(
         /the container "no-such-container" does not exist in account "devstoreaccount1".*\[not-found\]/,
       );
     }
@@ -245,7 +252,7 @@ describe("clear errors", () => {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}/devstoreaccount1`;
     const client = plugin.client(configuration({ endpoint, retry: { attempts: 1 } }));
-    const message = await failure(client.isDirectory(key("x")));
+    const message = await failureMessage(client.isDirectory(key("x")));
     expect(message).toContain(`cannot connect to ${endpoint}`);
     expect(message).toMatch(/ECONNREFUSED.*\[unavailable\]/);
   });
@@ -254,7 +261,7 @@ describe("clear errors", () => {
     const client = plugin.client(
       configuration({ container: "other", accountKeySecret: { env: "AZURE_TEST_SAS" } }),
     );
-    const message = await failure(client.save(key("sas/x"), small));
+    const message = await failureMessage(client.save(key("sas/x"), small));
     expect(message).toMatch(/\[permission-denied\]/);
     expect(message).not.toContain(inject("containerSas").split("sig=")[1] ?? "no signature");
   });
@@ -270,10 +277,12 @@ describe("clear errors", () => {
       [{ endpoint: "https://acct.blob.core.windows.net?sv=1&sig=x" }, /must not have a query/],
       [{ container: "Bad_Name" }, /container/],
     ];
-    const checker = await Plugin.start({ AZURE_NOT_A_KEY: "not a key!" });
+    const checker = await startPlugin({ AZURE_NOT_A_KEY: "not a key!" });
     try {
       for (const [fields, pattern] of cases) {
-        const message = await failure(checker.client(configuration(fields)).isDirectory("x"));
+        const message = await failureMessage(
+          checker.client(configuration(fields)).isDirectory("x"),
+        );
         expect(message).toMatch(pattern);
         expect(message).toMatch(/\[invalid-config\]/);
       }
@@ -290,7 +299,7 @@ describe("endpoints", () => {
       configuration({ ...tls, caSecret: { file: inject("caFile") } }),
       key("tls/a.txt"),
     );
-    const message = await failure(
+    const message = await failureMessage(
       plugin
         .client(configuration({ ...tls, retry: { attempts: 1 } }))
         .isDirectory(key("tls/a.txt")),
@@ -305,11 +314,11 @@ describe("endpoints", () => {
     const endpoint = inject("endpoint").replace("127.0.0.1", "azurite");
     const config = configuration({ endpoint, retry: { attempts: 1 } });
     // This machine's resolver does not know the name: the plugin must have asked for it.
-    expect(await failure(plugin.client(config).isDirectory(key("host/x")))).toMatch(
+    expect(await failureMessage(plugin.client(config).isDirectory(key("host/x")))).toMatch(
       /ENOTFOUND azurite/,
     );
-    const resolving = await Plugin.start({
-      NODE_OPTIONS: `--import=${join(import.meta.dirname, "azurite-resolver.mjs")}`,
+    const resolving = await startPlugin({
+      NODE_OPTIONS: `--import=${join(import.meta.dirname, "fixtures", "azurite-resolver.mjs")}`,
     });
     try {
       const client = resolving.client(config);

@@ -2,10 +2,11 @@
 // Toxiproxy, both installed by setup-backend.sh. Also used by the benchmark.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { freePort } from "@argo-artifact-drivers/conformance";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -28,16 +29,6 @@ export function backendPaths(): Backends {
   const [toxiproxy, azurite] = output.trim().split("\n").slice(-2);
   if (!toxiproxy || !azurite) throw new Error(`test/setup-backend.sh printed:\n${output}`);
   return { azurite, toxiproxy };
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 export interface Server {

@@ -1,8 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ArtifactClient } from "@argo-artifact-drivers/client";
-import { PluginProcess } from "@argo-artifact-drivers/conformance";
+import { TestPlugin } from "@argo-artifact-drivers/conformance";
 import {
   BlobServiceClient,
   type ContainerClient,
@@ -48,43 +45,10 @@ export function container(name: string, endpoint = inject("endpoint")): Containe
   ).getContainerClient(name);
 }
 
-/** The real plugin process on a socket in a fresh folder, and clients for it. */
-export class Plugin {
-  private readonly clients: ArtifactClient[] = [];
-
-  private constructor(
-    readonly process: PluginProcess,
-    readonly work: string,
-  ) {}
-
-  static async start(env: Record<string, string> = {}): Promise<Plugin> {
-    const work = await mkdtemp(join(tmpdir(), "azure-"));
-    const process = await PluginProcess.start(entrypoint, join(work, "socket"), {
-      ...secretEnvironment(),
-      ...env,
-    });
-    return new Plugin(process, work);
-  }
-
-  client(configuration: string): ArtifactClient {
-    const client = this.process.client(configuration, "azure");
-    this.clients.push(client);
-    return client;
-  }
-
-  async stop(): Promise<void> {
-    for (const client of this.clients) client.close();
-    await this.process.stop();
-    await rm(this.work, { recursive: true, force: true });
-  }
-}
-
-/** The message of a call that must fail. */
-export async function failure(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-  throw new Error("the call should have failed");
+/** The real plugin on a socket in a fresh folder, with the test secrets in its environment. */
+export function startPlugin(env: Record<string, string> = {}): Promise<TestPlugin> {
+  return TestPlugin.start(entrypoint, {
+    env: { ...secretEnvironment(), ...env },
+    pluginName: "azure",
+  });
 }

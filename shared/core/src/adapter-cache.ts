@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
+import { pino } from "pino";
 import type { ParsedConfig } from "./config.js";
 import type { AdapterContext, DriverDefinition } from "./driver.js";
 import type { Logger } from "./log.js";
 import { parallel } from "./parallel.js";
-import { withRetry } from "./retry.js";
+import { type RetryListener, type RetryPolicy, withRetry } from "./retry.js";
 import { SecretRef, type SecretResolver } from "./secrets.js";
 import { Storage } from "./storage.js";
 
@@ -88,20 +89,18 @@ export class AdapterCache {
   /** What an adapter built for `config` may use: its secrets, and retries and parallelism as the user configured them. */
   private context(config: ParsedConfig, values: Map<SecretRef, string>): AdapterContext {
     const logger = this.logger;
-    return {
+    return adapterContext({
       logger,
+      retry: config.retry,
+      parallelism: config.parallelism,
       secret: (ref) => {
         const value = values.get(ref);
         if (value === undefined) throw new Error(`${ref} is not part of this configuration`);
         return value;
       },
-      retry: (operation, { signal }) =>
-        withRetry(config.retry, signal, operation, (error, attempt, delayMs) =>
-          logger.warn({ attempt, delayMs, code: error.code }, "retrying part of a transfer"),
-        ),
-      parallel: (items, work, { signal, concurrency }) =>
-        parallel(items, work, { signal, concurrency: concurrency ?? config.parallelism }),
-    };
+      onRetry: (error, attempt, delayMs) =>
+        logger.warn({ attempt, delayMs, code: error.code }, "retrying part of a transfer"),
+    });
   }
 
   /** Closes every adapter; used on shutdown. */
@@ -177,5 +176,27 @@ export async function openStorage(
       lease.release();
       await cache.closeAll();
     },
+  };
+}
+
+/**
+ * The context the core lends an adapter, from its parts: exported so that a
+ * driver's in-process tests drive their adapter with the real retry and
+ * parallelism rules (and, e.g., count the retries through `onRetry`).
+ */
+export function adapterContext(options: {
+  /** Default: a logger that writes nothing. */
+  logger?: Logger;
+  retry: RetryPolicy;
+  parallelism: number;
+  secret: (ref: SecretRef) => string;
+  onRetry?: RetryListener;
+}): AdapterContext {
+  return {
+    logger: options.logger ?? pino({ level: "silent" }),
+    secret: options.secret,
+    retry: (operation, { signal }) => withRetry(options.retry, signal, operation, options.onRetry),
+    parallel: (items, work, { signal, concurrency }) =>
+      parallel(items, work, { signal, concurrency: concurrency ?? options.parallelism }),
   };
 }

@@ -5,7 +5,7 @@ export type {
   StorageAdapter,
   WriteOptions,
 } from "./adapter.js";
-export { openStorage } from "./adapter-cache.js";
+export { adapterContext, openStorage } from "./adapter-cache.js";
 export { type CommonConfig, commonConfig } from "./config.js";
 export { type AdapterContext, type DriverDefinition, defineDriver } from "./driver.js";
 export {
