@@ -1,7 +1,7 @@
-import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { selfSignedCertificate } from "@argo-artifact-drivers/conformance";
 import type { TestProject } from "vitest/node";
 import { type FakeGcs, fakeGcsServerPath, startFakeGcs } from "./backend.js";
 
@@ -42,17 +42,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const filesystem = await startFakeGcs(server, { root });
     servers.push(filesystem);
 
-    const cert = join(work, "cert.pem");
-    const key = join(work, "key.pem");
-    execFileSync(
-      "openssl",
-      [
-        ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"],
-        ...["-keyout", key, "-out", cert, "-subj", "/CN=localhost"],
-        ...["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-      ],
-      { stdio: "ignore" },
-    );
+    const { cert, key } = selfSignedCertificate(work);
     const tls = await startFakeGcs(server, { tls: { cert, key } });
     servers.push(tls);
 

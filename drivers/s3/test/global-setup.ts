@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { selfSignedCertificate } from "@argo-artifact-drivers/conformance";
 import type { TestProject } from "vitest/node";
 import { type MotoServer, motoServerPath, startMoto } from "./moto.js";
 
@@ -62,17 +63,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ),
     ) as Identities;
 
-    const cert = join(work, "cert.pem");
-    const key = join(work, "key.pem");
-    execFileSync(
-      "openssl",
-      [
-        ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"],
-        ...["-keyout", key, "-out", cert, "-subj", "/CN=localhost"],
-        ...["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-      ],
-      { stdio: "ignore" },
-    );
+    const { cert, key } = selfSignedCertificate(work);
     const tls = await startMoto(moto, { tls: { cert, key } });
     servers.push(tls);
 

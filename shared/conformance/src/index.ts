@@ -32,7 +32,13 @@ export { sha256File, treeDigest, writeRandomFile, writeTree } from "./files.js";
 export type { Capability, ConformanceOptions } from "./kit.js";
 export { type KubernetesStandIn, startKubernetesStandIn } from "./kubernetes-stand-in.js";
 export { PluginProcess } from "./plugin-process.js";
-export { failureMessage, freePort, installedBackend, TestPlugin } from "./testing.js";
+export {
+  failureMessage,
+  freePort,
+  installedBackend,
+  selfSignedCertificate,
+  TestPlugin,
+} from "./testing.js";
 
 /**
  * Registers the conformance scenarios for one driver in the current vitest

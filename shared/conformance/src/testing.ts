@@ -91,3 +91,19 @@ export function installedBackend(setupScript: string): string {
   if (!path) throw new Error(`${setupScript} printed no server path`);
   return path;
 }
+
+/** A self-signed certificate for `localhost` and 127.0.0.1 in `folder`, for test servers speaking HTTPS. */
+export function selfSignedCertificate(folder: string): { cert: string; key: string } {
+  const cert = join(folder, "cert.pem");
+  const key = join(folder, "key.pem");
+  execFileSync(
+    "openssl",
+    [
+      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"],
+      ...["-keyout", key, "-out", cert, "-subj", "/CN=localhost"],
+      ...["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+    ],
+    { stdio: "ignore" },
+  );
+  return { cert, key };
+}
