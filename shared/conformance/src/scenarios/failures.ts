@@ -71,8 +71,8 @@ export function failureScenarios(kit: Kit): void {
         await writeTree(tree, 200);
         const { plugin, records } = await faultyPlugin("save", {
           rules: [
-            // The 17th transfer fails, while siblings are in flight.
-            { methods: ["write", "writeFromFile"], skip: 16, times: 1, error: "permission-denied" },
+            // The 21st transfer fails, in the middle of a round of 8, while its siblings are in flight.
+            { methods: ["write", "writeFromFile"], skip: 20, times: 1, error: "permission-denied" },
             // Siblings that take a while to notice the failure, as uninterruptible SDK calls do.
             { methods: ["write", "writeFromFile"], stallMs: 400, ignoreSignal: true },
           ],
@@ -113,8 +113,8 @@ export function failureScenarios(kit: Kit): void {
         await kit.client.save(prefix, tree);
         const { plugin, records } = await faultyPlugin("load", {
           rules: [
-            // The 17th transfer fails, while siblings are in flight.
-            { methods: ["read", "readToFile"], skip: 16, times: 1, error: "permission-denied" },
+            // The 21st transfer fails, in the middle of a round of 8, while its siblings are in flight.
+            { methods: ["read", "readToFile"], skip: 20, times: 1, error: "permission-denied" },
             // Siblings that take a while to notice the failure, as uninterruptible SDK calls do.
             { methods: ["read", "readToFile"], stallMs: 400, ignoreSignal: true },
           ],
