@@ -25,11 +25,13 @@ step "building and type-checking"
 pnpm turbo run build typecheck --output-logs=errors-only
 
 step "installing test backends and tools"
+# Go first: the interop tests, the manifests checker and some backends' tools
+# (Toxiproxy for the Azure tests) are Go programs.
+source scripts/go-toolchain.sh
 for setup in drivers/*/test/setup-backend.sh; do
   echo "-- $setup"
   bash "$setup"
 done
-source scripts/go-toolchain.sh
 # The strict Kubernetes and Argo decoder and kustomize for the manifests tests.
 bash shared/manifests-go/setup.sh
 
