@@ -62,7 +62,8 @@ export function callRunner(deps: CallDependencies): CallRunner {
 
   return async (operation, artifact, signal, body) => {
     const started = performance.now();
-    const rawKey = artifact?.plugin?.key ?? "";
+    const fullKey = artifact?.plugin?.key ?? "";
+    const rawKey = shorten(fullKey);
     let target = `plugin "${artifact?.plugin?.name ?? deps.driverName}"`;
     try {
       if (!artifact?.plugin) {
@@ -71,7 +72,7 @@ export function callRunner(deps: CallDependencies): CallRunner {
           "the request carries no plugin artifact (artifact.plugin is empty)",
         );
       }
-      const key = normalizeKey(rawKey);
+      const key = normalizeKey(fullKey);
       const config = deps.parser.parse(artifact.plugin.configuration);
       const lease = await deps.adapters.acquire(artifact.plugin.configuration, config);
       const { storage } = lease;
@@ -160,4 +161,9 @@ export function notFound(key: string): DriverError {
     "not-found",
     `nothing exists at key "${key}" (no object, and no objects under "${key}/")`,
   );
+}
+
+/** A key as messages and logs show it: a hostile one may be megabytes long. */
+function shorten(key: string): string {
+  return key.length > 256 ? `${key.slice(0, 256)}…` : key;
 }

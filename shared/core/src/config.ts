@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { closest, distance } from "fastest-levenshtein";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
@@ -47,30 +48,54 @@ export type ParsedConfig = CommonConfig & Record<string, unknown>;
 
 /**
  * Parses and validates configuration strings against one driver's schema,
- * caching results by the exact string: a sidecar sees the same few
- * configurations on every call.
+ * caching results by the exact string (refusals briefly): a sidecar sees the
+ * same few configurations on every call.
  */
 export class ConfigParser {
   private readonly schema: z.ZodObject;
-  private readonly cache = new Map<string, ParsedConfig>();
+  /** Results by a hash of the text, so a cached entry costs the same whatever the text's size. */
+  private readonly cache = new Map<
+    string,
+    { parsed?: ParsedConfig; failure?: DriverError; until: number }
+  >();
 
   constructor(
     driverShape: z.ZodRawShape,
     private readonly maxEntries = 64,
+    /** How long a refused configuration is answered from the cache (a busy UI retries the same one). */
+    private readonly failureMs = 10_000,
   ) {
     this.schema = z.strictObject({ ...driverShape, ...commonConfig });
   }
 
   parse(text: string): ParsedConfig {
-    const cached = this.cache.get(text);
-    if (cached) return cached;
-    const parsed = this.validate(parseConfigText(text));
+    const key = createHash("sha256").update(text).digest("base64");
+    const cached = this.cache.get(key);
+    if (cached && cached.until > Date.now()) {
+      if (cached.failure) throw cached.failure;
+      if (cached.parsed) return cached.parsed;
+    }
+    try {
+      const parsed = this.validate(parseConfigText(text));
+      this.remember(key, { parsed, until: Number.POSITIVE_INFINITY });
+      return parsed;
+    } catch (error) {
+      if (error instanceof DriverError)
+        this.remember(key, { failure: error, until: Date.now() + this.failureMs });
+      throw error;
+    }
+  }
+
+  private remember(
+    key: string,
+    entry: { parsed?: ParsedConfig; failure?: DriverError; until: number },
+  ) {
+    this.cache.delete(key);
     if (this.cache.size >= this.maxEntries) {
       const oldest = this.cache.keys().next();
       if (!oldest.done) this.cache.delete(oldest.value);
     }
-    this.cache.set(text, parsed);
-    return parsed;
+    this.cache.set(key, entry);
   }
 
   private validate(value: unknown): ParsedConfig {
@@ -82,9 +107,30 @@ export class ConfigParser {
   }
 }
 
+/**
+ * The configuration string comes from workflow authors and is parsed on the
+ * event loop every call shares: it is refused before parsing when it is
+ * larger or deeper than any real configuration.
+ */
+const MAX_CONFIG_BYTES = 64 * 1024;
+const MAX_FLOW_DEPTH = 32;
+
 /** YAML (a superset of JSON) into a plain object; an empty string is `{}`. */
 function parseConfigText(text: string): unknown {
   if (text.trim() === "") return {};
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_CONFIG_BYTES) {
+    throw new DriverError(
+      "invalid-config",
+      `invalid configuration: ${bytes} bytes, more than the ${MAX_CONFIG_BYTES} allowed`,
+    );
+  }
+  if (flowDepth(text) > MAX_FLOW_DEPTH) {
+    throw new DriverError(
+      "invalid-config",
+      `invalid configuration: nested more than ${MAX_FLOW_DEPTH} levels deep`,
+    );
+  }
   let value: unknown;
   try {
     value = parseYaml(text, { uniqueKeys: true, maxAliasCount: 50 });
@@ -157,4 +203,16 @@ function unwrap(schema: z.core.$ZodType | undefined): z.core.$ZodType | undefine
     else if (def.type === "pipe" && "in" in def) current = def.in as z.core.$ZodType;
     else return current;
   }
+}
+
+/** The deepest nesting of `[` and `{` (block nesting is bounded by the size limit). */
+function flowDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
+  }
+  return deepest;
 }

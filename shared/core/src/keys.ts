@@ -1,6 +1,13 @@
 import { DriverError } from "./errors.js";
 import { isTempName } from "./temp-names.js";
 
+/** Longer keys are refused: S3 and GCS cap object names at 1,024 bytes. */
+const MAX_KEY_BYTES = 1024;
+/** C0 and C1 control characters (NUL has its own message). */
+const CONTROL = /\p{Cc}/u;
+/** Bidirectional embeddings, overrides and isolates. */
+const BIDI = /[\u202a-\u202e\u2066-\u2069]/;
+
 /**
  * The one place artifact keys are checked. Argo builds keys from `keyFormat`
  * templates and marks directories with a trailing `/` in its own GC, so one
@@ -13,6 +20,14 @@ export function normalizeKey(raw: string): string {
   if (key.endsWith("/")) key = key.slice(0, -1);
   if (key === "") throw invalidKey(raw, "the key is empty");
   if (key.includes("\0")) throw invalidKey(raw, "the key contains a NUL character");
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES)
+    throw invalidKey(`${raw.slice(0, 64)}…`, `the key is longer than ${MAX_KEY_BYTES} bytes`);
+  // Windows and some appliance servers read "\\" as a separator, so it could
+  // climb out of a base path that only "/"-segments are checked against.
+  if (key.includes("\\")) throw invalidKey(raw, "the key contains a backslash");
+  if (CONTROL.test(key)) throw invalidKey(raw, "the key contains a control character");
+  if (BIDI.test(key))
+    throw invalidKey(raw, "the key contains a bidirectional override, which disguises names");
   for (const segment of key.split("/")) {
     if (segment === "") throw invalidKey(raw, "the key has an empty segment ('//')");
     if (segment === "." || segment === "..")

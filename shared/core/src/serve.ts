@@ -26,7 +26,8 @@ Environment:
                                    SIGTERM (default: 10)
 `;
 
-const SERVER_OPTIONS = { "grpc.max_receive_message_length": 16 * 1024 * 1024 };
+// gRPC's default: Argo sends 2 MiB SaveStream chunks, and nothing larger need be read.
+const SERVER_OPTIONS = { "grpc.max_receive_message_length": 4 * 1024 * 1024 };
 
 /** HTTP/2 receive window of the plugin's connections: room for a few 2 MiB SaveStream chunks. */
 const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;

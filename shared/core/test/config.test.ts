@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { ConfigParser } from "../src/config.js";
 import { SecretRef, secretRef } from "../src/secrets.js";
@@ -69,5 +69,54 @@ describe("ConfigParser", () => {
 
   it("caches by the exact string", () => {
     expect(parser.parse("bucket: cached")).toBe(parser.parse("bucket: cached"));
+  });
+
+  it("refuses a configuration over 64 KiB, or nested too deep, before parsing it", () => {
+    const huge = `bucket: artifacts\nendpoint: "${"x".repeat(70_000)}"\n`;
+    expect(message(huge)).toMatch(/bytes, more than the 65536 allowed/);
+    const deep = `bucket: artifacts\nendpoint: ${"[".repeat(20_000)}${"]".repeat(20_000)}\n`;
+    const started = performance.now();
+    expect(message(deep)).toMatch(/nested more than 32 levels deep/);
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(
+      parser.parse('{"bucket": "a", "encryptionOptions": {"enableEncryption": true}}'),
+    ).toMatchObject({
+      encryptionOptions: { enableEncryption: true },
+    });
+  });
+
+  it("answers a refused configuration from the cache for a while, then parses it again", () => {
+    let now = 1_000_000;
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
+    try {
+      const brief = new ConfigParser({ bucket: z.string() }, 64, 10_000);
+      const first = (() => {
+        try {
+          brief.parse("buckt: a");
+        } catch (e) {
+          return e;
+        }
+      })();
+      const second = (() => {
+        try {
+          brief.parse("buckt: a");
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(second).toBe(first);
+      now += 10_001;
+      const third = (() => {
+        try {
+          brief.parse("buckt: a");
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(third).not.toBe(first);
+      expect((third as Error).message).toMatch(/did you mean "bucket"/);
+    } finally {
+      clock.mockRestore();
+    }
   });
 });

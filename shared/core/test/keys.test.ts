@@ -23,6 +23,13 @@ describe("normalizeKey", () => {
     ["a/../../etc/passwd", /'\.\.' segment/],
     ["./a", /'\.' segment/],
     ["a\0b", /NUL/],
+    ["a\\..\\..\\etc\\passwd", /backslash/],
+    ["a/b\\c", /backslash/],
+    ["line\nbreak", /control character/],
+    ["tab\there", /control character/],
+    ["c1\u0085next", /control character/],
+    ["invoice\u202Efdp.exe", /bidirectional override/],
+    ["isolate\u2066x", /bidirectional override/],
   ])("refuses %j", (raw, why) => {
     const error = (() => {
       try {
@@ -35,6 +42,14 @@ describe("normalizeKey", () => {
     expect((error as DriverError).code).toBe("invalid-key");
     expect((error as DriverError).message).toMatch(why);
     expect((error as DriverError).message).toContain(JSON.stringify(raw));
+  });
+});
+
+describe("key length", () => {
+  it("accepts 1,024 bytes and refuses one more, counting UTF-8 bytes", () => {
+    expect(normalizeKey("k".repeat(1024))).toHaveLength(1024);
+    expect(() => normalizeKey("k".repeat(1025))).toThrow(/longer than 1024 bytes/);
+    expect(() => normalizeKey("é".repeat(513))).toThrow(/longer than 1024 bytes/);
   });
 });
 

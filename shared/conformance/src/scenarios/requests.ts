@@ -82,10 +82,29 @@ export function requestScenarios(kit: Kit): void {
     );
 
     scenario("invalid keys are refused clearly, and the server keeps serving", [], async () => {
-      for (const bad of ["", "/", "../escape", "a/../../b", "a//b", "./a", "a/./b"]) {
+      for (const bad of [
+        "",
+        "/",
+        "../escape",
+        "a/../../b",
+        "a//b",
+        "./a",
+        "a/./b",
+        "a\\..\\..\\b",
+        "line\nbreak",
+        "invoice\u202Efdp.exe",
+      ]) {
         await expectFailure(kit.client.isDirectory(bad), bad, /invalid key/);
         await expectFailure(kit.client.save(bad, kit.largeFile), bad, /invalid key/);
       }
+      // A hostile key of 100 KB is refused with a message of normal size.
+      const huge = key(`long/${"k".repeat(100_000)}`);
+      const refused = await kit.client.isDirectory(huge).then(
+        () => "",
+        (error: Error) => error.message,
+      );
+      expect(refused).toMatch(/longer than 1024 bytes.*\[invalid-key\]/s);
+      expect(refused.length).toBeLessThan(1000);
       const source = join(kit.work, "after-bad-keys.txt");
       await writeFile(source, "still serving");
       await kit.roundTrip(source, key("bad/after.txt"));
