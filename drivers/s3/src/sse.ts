@@ -31,6 +31,8 @@ export function encryption(config: S3Config, context: AdapterContext): Encryptio
       context.secret(serverSideCustomerKeySecret),
       `${serverSideCustomerKeySecret}`,
     );
+    // The SDK sends the key base64-encoded: scrub that form like the secret itself.
+    context.redact(key);
     const read = { SSECustomerAlgorithm: "AES256", SSECustomerKey: key };
     return { write: read, read };
   }

@@ -49,6 +49,8 @@ export interface FaultRule {
   ignoreSignal?: boolean;
   /** Fail with this code (message "injected fault"); without it the call goes through. */
   error?: ErrorCode;
+  /** Text added to the failure's message, e.g. a secret value a careless SDK would echo. */
+  message?: string;
 }
 
 export interface FaultPlan {
@@ -91,7 +93,8 @@ export function withFaults(driver: DriverDefinition, plan: FaultPlan): DriverDef
     applied[index] = (applied[index] ?? 0) + 1;
     if (rule.stallMs)
       await sleep(rule.stallMs, undefined, rule.ignoreSignal ? {} : { signal: options?.signal });
-    if (rule.error) throw new DriverError(rule.error, `injected fault in ${method}`);
+    if (rule.error)
+      throw new DriverError(rule.error, `injected fault in ${method}${rule.message ?? ""}`);
   }
 
   function wrap(adapter: StorageAdapter): StorageAdapter {

@@ -4,6 +4,7 @@ import type { ParsedConfig } from "./config.js";
 import type { AdapterContext, DriverDefinition } from "./driver.js";
 import type { Logger } from "./log.js";
 import { parallel } from "./parallel.js";
+import { redact } from "./redaction.js";
 import { type RetryListener, type RetryPolicy, withRetry } from "./retry.js";
 import { SecretRef, type SecretResolver } from "./secrets.js";
 import { Storage } from "./storage.js";
@@ -195,6 +196,7 @@ export function adapterContext(options: {
   return {
     logger: options.logger ?? pino({ level: "silent" }),
     secret: options.secret,
+    redact,
     retry: (operation, { signal }) => withRetry(options.retry, signal, operation, options.onRetry),
     parallel: (items, work, { signal, concurrency }) =>
       parallel(items, work, { signal, concurrency: concurrency ?? options.parallelism }),

@@ -32,8 +32,10 @@ export interface DriverDefinition<Shape extends z.ZodRawShape = z.ZodRawShape> {
 export interface AdapterContext {
   /** The value of a secret reference found in the configuration (already resolved by the core). */
   secret(ref: SecretRef): string;
-  /** The server's logger; never log secret values. */
+  /** The server's logger; its lines are scrubbed of secret values and of what `redact` registered. */
   readonly logger: Logger;
+  /** Registers a value derived from a secret (its base64, a token made with it) to be scrubbed like the secret. */
+  redact(value: string): void;
   /**
    * Runs a replayable sub-operation (a part, a range) under the user's retry
    * policy, retrying only `transient` failures and stopping when `signal`

@@ -1,11 +1,13 @@
 import { pino } from "pino";
+import { scrub } from "./redaction.js";
 
 export type Logger = pino.Logger;
 
 /**
  * Structured JSON lines on stderr (stdout stays free for tools), level from
  * LOG_LEVEL. Synchronous writes: a plugin logs one line per call, and a line
- * must not be lost when the process exits on SIGTERM.
+ * must not be lost when the process exits on SIGTERM. Every line is scrubbed
+ * of secret values on its way out, whoever logged what.
  */
 export function createLogger(): Logger {
   return pino(
@@ -14,6 +16,7 @@ export function createLogger(): Logger {
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      hooks: { streamWrite: scrub },
     },
     pino.destination({ fd: 2, sync: true }),
   );

@@ -3,6 +3,7 @@ import { request } from "node:https";
 import { join } from "node:path";
 import { z } from "zod";
 import { DriverError } from "./errors.js";
+import { redact, scrub } from "./redaction.js";
 
 /**
  * A reference to a secret value in the configuration. The configuration comes
@@ -104,8 +105,6 @@ export class SecretResolver {
     string,
     { expires: number; data: Promise<Record<string, string>> }
   >();
-  /** Every value handed out, so that messages can be scrubbed of them. */
-  readonly revealed = new Set<string>();
 
   constructor(options: SecretResolverOptions) {
     this.allowed = options.allowed;
@@ -125,15 +124,13 @@ export class SecretResolver {
       );
     }
     const value = await this.read(ref, source);
-    if (value.length >= 4) this.revealed.add(value);
+    redact(value);
     return value;
   }
 
   /** `message` with every secret value handed out so far replaced by REDACTED. */
   scrub(message: string): string {
-    let clean = message;
-    for (const value of this.revealed) clean = clean.replaceAll(value, "REDACTED");
-    return clean;
+    return scrub(message);
   }
 
   private async read(ref: SecretRef, source: SecretSource): Promise<string> {

@@ -1,11 +1,14 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import { driverModule } from "../backend.js";
 import { expectFailure, type Kit, notRun } from "../kit.js";
 import { type KubernetesStandIn, startKubernetesStandIn } from "../kubernetes-stand-in.js";
-import type { PluginProcess } from "../plugin-process.js";
+import { PluginProcess } from "../plugin-process.js";
 
 const SECRET = "artifact-credentials";
+const FAULT_MAIN = fileURLToPath(new URL("../fault-main.js", import.meta.url));
 
 /**
  * Credentials as Argo users give them: `{name, key}` references to
@@ -29,6 +32,7 @@ export function secretScenarios(kit: Kit): void {
   let plugin: PluginProcess;
 
   describe(title, () => {
+    let echoing: PluginProcess;
     beforeAll(async () => {
       api = await startKubernetesStandIn({
         namespace: "argo",
@@ -39,15 +43,34 @@ export function secretScenarios(kit: Kit): void {
         ...api.env,
         ARTIFACT_DRIVER_SECRET_SOURCES: "kubernetes",
       });
+      // The same driver whose every stat fails with a message echoing every
+      // secret value, as a careless SDK might: the scrubbing must catch it.
+      const echo = Object.values(secrets.values)
+        .map((value) => ` ${value}`)
+        .join("");
+      echoing = await PluginProcess.start(
+        FAULT_MAIN,
+        join(kit.work, "sockets", "echoing-secrets", "socket"),
+        {
+          ...kit.options.env,
+          ...api.env,
+          ARTIFACT_DRIVER_SECRET_SOURCES: "kubernetes",
+          CONFORMANCE_DRIVER_MODULE: driverModule(kit.options),
+          CONFORMANCE_FAULTS: JSON.stringify({
+            rules: [{ methods: ["stat"], error: "unknown", message: echo }],
+          }),
+        },
+      );
     });
     afterAll(async () => {
+      await echoing?.stop();
       expect(await plugin?.stop()).toBe(0);
       await api?.close();
     });
 
-    /** Fails if any secret value appears in the plugin's log or in `message`. */
+    /** Fails if any secret value appears in the plugins' logs or in `message`. */
     function expectNoSecret(message = ""): void {
-      const everything = `${plugin.logs.join("\n")}\n${message}`;
+      const everything = `${plugin.logs.join("\n")}\n${echoing.logs.join("\n")}\n${message}`;
       for (const [field, value] of Object.entries(secrets.values)) {
         // Short values (a port, "true") cannot be told from ordinary text.
         if (value.length >= 6)
@@ -84,6 +107,27 @@ export function secretScenarios(kit: Kit): void {
             key("secrets/any"),
             /has no key ".*-typo" \(its keys: /,
           );
+          expectNoSecret(message);
+        } finally {
+          client.close();
+        }
+      },
+    );
+
+    scenario(
+      "a backend error that echoes the secret values reaches neither the answer nor the log",
+      [],
+      async () => {
+        const client = echoing.client(await secrets.configuration(refsTo(SECRET)));
+        try {
+          const message = await expectFailure(
+            client.isDirectory(key("secrets/echo")),
+            key("secrets/echo"),
+            /injected fault in stat/,
+          );
+          expect(message).toContain("REDACTED");
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          expect(echoing.logs.join("\n")).toContain("REDACTED");
           expectNoSecret(message);
         } finally {
           client.close();
