@@ -14,8 +14,11 @@ export interface Exchange {
   outcome?: "answered" | "closed";
 }
 
-/** What to do with a request: pass it on (after `delayMs`), or answer with an S3 error. */
-export type Fault = { delayMs: number } | { status: number; code: string } | undefined;
+/** What to do with a request: pass it on (after `delayMs`), or answer with an S3 error (after `delayMs`, if given). */
+export type Fault =
+  | { delayMs: number }
+  | { status: number; code: string; delayMs?: number }
+  | undefined;
 
 /**
  * An HTTP proxy in front of moto that can fail or stall chosen requests and
@@ -57,10 +60,15 @@ export class FaultProxy {
       const fault = proxy.rule(exchange);
       if (fault && "status" in fault) {
         incoming.resume();
-        answer.writeHead(fault.status, { "content-type": "application/xml" });
-        answer.end(
-          `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected by the test proxy</Message></Error>`,
-        );
+        const refuse = () => {
+          if (answer.destroyed) return;
+          answer.writeHead(fault.status, { "content-type": "application/xml" });
+          answer.end(
+            `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected by the test proxy</Message></Error>`,
+          );
+        };
+        const timer = setTimeout(refuse, fault.delayMs ?? 0);
+        answer.on("close", () => clearTimeout(timer));
         return;
       }
       // The proxy has answered 100-continue already; moto gets the body at once.

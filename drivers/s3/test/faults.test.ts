@@ -189,7 +189,8 @@ describe("ranged downloads", () => {
   it("a range refused for good stops its siblings and leaves no file", async () => {
     proxy.rule = (e) =>
       range(e, PART)
-        ? { status: 403, code: "AccessDenied" }
+        ? // Refused once its stalled sibling has surely been sent too.
+          { status: 403, code: "AccessDenied", delayMs: 300 }
         : range(e, 2 * PART)
           ? { delayMs: STALL_MS }
           : undefined;
