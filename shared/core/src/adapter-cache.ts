@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { pino } from "pino";
-import type { ParsedConfig } from "./config.js";
+import { ConfigParser, type ParsedConfig } from "./config.js";
 import type { AdapterContext, DriverDefinition } from "./driver.js";
-import type { Logger } from "./log.js";
+import { createLogger, type Logger } from "./log.js";
 import { parallel } from "./parallel.js";
 import { redact } from "./redaction.js";
 import { type RetryListener, type RetryPolicy, withRetry } from "./retry.js";
-import { SecretRef, type SecretResolver } from "./secrets.js";
+import { allowedSecretSources, SecretRef, SecretResolver } from "./secrets.js";
 import { Storage } from "./storage.js";
 
 export interface StorageLease {
@@ -23,7 +23,7 @@ interface Entry {
 /**
  * One adapter per distinct configuration and secret values, so clients,
  * connections and SSH sessions are built once and reused by every call of a
- * sidecar. Keyed by the exact configuration string plus a hash of the
+ * sidecar. Keyed by a hash of the exact configuration string and the
  * resolved secrets: a rotated Secret yields a new adapter, and the old one is
  * closed once idle. Bounded, and idle entries are closed after `idleMs`.
  */
@@ -45,9 +45,9 @@ export class AdapterCache {
     const values = new Map<SecretRef, string>();
     for (const ref of refs) values.set(ref, await this.secrets.resolve(ref));
 
-    const digest = createHash("sha256");
-    for (const value of values.values()) digest.update(value).update("\0");
-    const cacheKey = `${configText}\0${digest.digest("hex")}`;
+    const digest = createHash("sha256").update(configText);
+    for (const value of values.values()) digest.update("\0").update(value);
+    const cacheKey = digest.digest("base64");
 
     let entry = this.entries.get(cacheKey);
     if (!entry) {
@@ -159,13 +159,10 @@ export async function openStorage(
   driver: DriverDefinition,
   configuration: string,
 ): Promise<{ storage: Storage; close(): Promise<void> }> {
-  const [{ ConfigParser }, { allowedSecretSources, SecretResolver }, { createLogger }] =
-    await Promise.all([import("./config.js"), import("./secrets.js"), import("./log.js")]);
-  const logger = createLogger();
   const cache = new AdapterCache(
     driver,
     new SecretResolver({ allowed: allowedSecretSources() }),
-    logger,
+    createLogger(),
   );
   const lease = await cache.acquire(
     configuration,

@@ -1,11 +1,11 @@
 import type { AdapterCache } from "./adapter-cache.js";
-import type { CommonConfig, ConfigParser } from "./config.js";
+import type { ConfigParser } from "./config.js";
 import { asDriverError, DriverError } from "./errors.js";
 import type { Artifact } from "./generated/artifact.js";
 import { normalizeKey } from "./keys.js";
 import type { Logger } from "./log.js";
+import { scrub } from "./redaction.js";
 import { type RetryListener, withRetry } from "./retry.js";
-import type { SecretResolver } from "./secrets.js";
 import type { Storage } from "./storage.js";
 import type { TransferContext } from "./transfer.js";
 
@@ -22,7 +22,6 @@ export type Operation =
 export interface CallScope {
   key: string;
   storage: Storage;
-  config: CommonConfig;
   signal: AbortSignal;
   transfer: TransferContext;
   /** Retries an idempotent storage call within the call's policy. */
@@ -40,7 +39,6 @@ export interface CallDependencies {
   logger: Logger;
   parser: ConfigParser;
   adapters: AdapterCache;
-  secrets: SecretResolver;
 }
 
 export type CallRunner = (
@@ -58,7 +56,6 @@ export type CallRunner = (
  */
 export function callRunner(deps: CallDependencies): CallRunner {
   const { logger } = deps;
-  const scrub = (message: string) => deps.secrets.scrub(message);
 
   return async (operation, artifact, signal, body) => {
     const started = performance.now();
@@ -101,7 +98,6 @@ export function callRunner(deps: CallDependencies): CallRunner {
         const stats = await body({
           key,
           storage,
-          config,
           signal,
           transfer,
           retried: (run) => withRetry(config.retry, signal, run, onRetry),

@@ -3,7 +3,7 @@ import { request } from "node:https";
 import { join } from "node:path";
 import { z } from "zod";
 import { DriverError } from "./errors.js";
-import { redact, scrub } from "./redaction.js";
+import { redact } from "./redaction.js";
 
 /**
  * A reference to a secret value in the configuration. The configuration comes
@@ -126,11 +126,6 @@ export class SecretResolver {
     const value = await this.read(ref, source);
     redact(value);
     return value;
-  }
-
-  /** `message` with every secret value handed out so far replaced by REDACTED. */
-  scrub(message: string): string {
-    return scrub(message);
   }
 
   private async read(ref: SecretRef, source: SecretSource): Promise<string> {

@@ -257,7 +257,6 @@ async function loadService(
     logger: driverLogger,
     parser: new ConfigParser(driver.config),
     adapters,
-    secrets,
   });
   return { service, adapters };
 }

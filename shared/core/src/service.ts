@@ -5,6 +5,7 @@ import { type StatusObject, status } from "@grpc/grpc-js";
 import { type CallDependencies, callRunner, notFound } from "./call.js";
 import { asDriverError, DriverError, type ErrorCode, LOCAL_PATH_HINT } from "./errors.js";
 import type { ArtifactServiceServer, SaveStreamArtifactRequest } from "./generated/artifact.js";
+import { scrub } from "./redaction.js";
 import { FrameWriter, nextUnlessAborted } from "./streams.js";
 import { loadFile, loadTree, saveFile, saveTree } from "./transfer.js";
 
@@ -22,7 +23,7 @@ const CANCEL_GRACE_MS = 50;
 export function createArtifactService(deps: CallDependencies): ArtifactServiceServer {
   const run = callRunner(deps);
   const errorText = (error: unknown) =>
-    error instanceof DriverError ? error.message : deps.secrets.scrub(String(error));
+    error instanceof DriverError ? error.message : scrub(String(error));
 
   return {
     load(call, callback) {
