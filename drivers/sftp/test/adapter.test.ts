@@ -80,7 +80,8 @@ describe("uploads, made atomic by the core with a temp file and move", () => {
     ).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(await storage.kind("aborted.bin", { signal })).toBe("missing");
-    expect(await readdir(base)).toEqual([]);
+    // On a loaded machine the cancellation can come before the base folder is made.
+    expect(existsSync(base) ? await readdir(base) : []).toEqual([]);
   });
 
   it("a size that does not match what arrived is a failed upload", async () => {
