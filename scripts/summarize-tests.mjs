@@ -30,7 +30,8 @@ for (const name of readdirSync(folder).sort()) {
   if (name.startsWith("vitest-")) {
     const report = JSON.parse(text);
     p = report.numPassedTests;
-    f = report.numFailedTests + (report.numFailedTestSuites ?? 0);
+    // A file that failed outside any test (an import or a hook) counts as one.
+    f = report.numFailedTests;
     s = report.numPendingTests + report.numTodoTests;
     for (const file of report.testResults ?? []) {
       const failedTests = (file.assertionResults ?? []).filter((t) => t.status === "failed");
@@ -38,6 +39,7 @@ for (const name of readdirSync(folder).sort()) {
         failures.push(`${name}: ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`);
       }
       if (file.status === "failed" && failedTests.length === 0) {
+        f++;
         failures.push(`${name}: ${file.name}: ${firstLine(file.message)}`);
       }
     }
