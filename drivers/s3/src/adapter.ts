@@ -1,7 +1,5 @@
-import { createWriteStream } from "node:fs";
-import { rm } from "node:fs/promises";
+import { open, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import {
   type AdapterContext,
   type CallOptions,
@@ -10,6 +8,7 @@ import {
   type StorageAdapter,
   type WriteOptions,
 } from "@argo-artifact-drivers/core";
+import { writeCoalesced } from "@argo-artifact-drivers/core/wire";
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -97,7 +96,14 @@ export class S3Adapter implements StorageAdapter {
     const size = head.ContentLength ?? 0;
     try {
       if (size <= config.partSize || config.downloadConcurrency === 1 || !head.ETag) {
-        await pipeline(await this.read(key, { signal }), createWriteStream(filePath), { signal });
+        const body = await this.read(key, { signal });
+        const file = await open(filePath, "w");
+        try {
+          await writeCoalesced(body, file, signal);
+        } finally {
+          body.destroy();
+          await file.close();
+        }
       } else {
         await downloadRanges(this.bucket, key, filePath, { size, etag: head.ETag }, signal);
       }

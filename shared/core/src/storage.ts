@@ -1,10 +1,11 @@
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { CallOptions, EntryKind, StorageAdapter, WriteOptions } from "./adapter.js";
 import { DriverError } from "./errors.js";
 import { hasTempSegment, tempSibling } from "./temp-names.js";
 import { walkFiles } from "./walk.js";
+import { writeCoalesced } from "./wire.js";
 
 /** How long cleaning up a temp object may take once its call has failed or been cancelled. */
 const CLEANUP_TIMEOUT_MS = 30_000;
@@ -84,7 +85,14 @@ export class Storage {
 
   async readToFile(key: string, filePath: string, options: CallOptions): Promise<void> {
     if (this.adapter.readToFile) return this.adapter.readToFile(key, filePath, options);
-    await pipeline(await this.adapter.read(key, options), createWriteStream(filePath), options);
+    const source = await this.adapter.read(key, options);
+    const file = await open(filePath, "w");
+    try {
+      await writeCoalesced(source, file, options.signal);
+    } finally {
+      source.destroy();
+      await file.close();
+    }
   }
 
   delete(key: string, options: CallOptions): Promise<void> {

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// Benchmarks the built drivers as Argo's users meet them, beside a Go
+// baseline on the same backend (README.md in this folder).
+//
+//   node bench/run.mjs [--drivers s3,local] [--mib 1024] [--rounds 3] [--startups 5] [--concurrent 64]
+//   node bench/run.mjs --drivers s3 --startups 1 --node-options="--cpu-prof --cpu-prof-dir=/tmp/prof"
+//
+// Writes bench/results/<time>.json and prints a table. Asserts nothing.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const repo = join(import.meta.dirname, "..");
+const { values } = parseArgs({
+  options: {
+    drivers: { type: "string", default: "s3,local" },
+    mib: { type: "string", default: "1024" },
+    rounds: { type: "string", default: "3" },
+    startups: { type: "string", default: "5" },
+    concurrent: { type: "string", default: "64" },
+    "node-options": { type: "string", default: "" },
+  },
+});
+const MiB = 1024 * 1024;
+
+/** Per driver: start its backend, return the plugin's configuration and the Go baseline's coordinates. */
+const backends = {
+  async s3() {
+    const { motoServerPath, startMoto } = await import(join(repo, "drivers/s3/test/moto.ts"));
+    const moto = await startMoto(motoServerPath());
+    return {
+      env: {
+        ARTIFACT_DRIVER_SECRET_SOURCES: "env",
+        BENCH_KEY: "bench",
+        BENCH_SECRET: "bench-secret",
+      },
+      configuration: [
+        `endpoint: ${moto.endpoint}`,
+        "bucket: bench",
+        "accessKeySecret: {env: BENCH_KEY}",
+        "secretKeySecret: {env: BENCH_SECRET}",
+      ].join("\n"),
+      baseline: {
+        endpoint: moto.endpoint,
+        bucket: "bench",
+        accessKey: "bench",
+        secretKey: "bench-secret",
+      },
+      stop: () => moto.stop(),
+    };
+  },
+  async local() {
+    const root = mkdtempSync(join(tmpdir(), "bench-local-"));
+    return {
+      env: {},
+      configuration: `root: ${root}`,
+      baseline: { root },
+      stop: async () => rmSync(root, { recursive: true, force: true }),
+    };
+  },
+};
+
+const binary = join(repo, "bench/.bin/bench");
+execFileSync("go", ["build", "-o", binary, "."], { cwd: join(repo, "bench/go"), stdio: "inherit" });
+
+const records = [];
+for (const driver of values.drivers.split(",")) {
+  const start = backends[driver];
+  if (!start)
+    throw new Error(`no benchmark backend for driver "${driver}"; known: ${Object.keys(backends)}`);
+  const backend = await start();
+  const work = mkdtempSync(join(tmpdir(), "bench-spec-"));
+  try {
+    const spec = join(work, "spec.json");
+    writeFileSync(
+      spec,
+      JSON.stringify({
+        driver,
+        command: ["node", join(repo, "drivers", driver, "dist/main.js")],
+        // --node-options (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") reaches the plugin only.
+        env: {
+          LOG_LEVEL: "warn",
+          NODE_OPTIONS: values["node-options"],
+          ...backend.env,
+        },
+        configuration: backend.configuration,
+        sizeBytes: Number(values.mib) * MiB,
+        rounds: Number(values.rounds),
+        startups: Number(values.startups),
+        concurrent: Number(values.concurrent),
+        concurrentBytes: 8 * MiB,
+        baseline: backend.baseline,
+      }),
+    );
+    process.stderr.write(`bench: ${driver}, ${values.mib} MiB, ${values.rounds} rounds...\n`);
+    const out = execFileSync(binary, ["-spec", spec], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    records.push(JSON.parse(out));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    await backend.stop();
+  }
+}
+
+const results = join(repo, "bench/results");
+mkdirSync(results, { recursive: true });
+const file = join(results, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ node: process.version, args: values, records }, null, 2)}\n`,
+);
+for (const record of records) console.log(table(record));
+console.log(`\nrecord: ${file}`);
+
+function table(r) {
+  const m = r.median;
+  const f = (n, d = 0) => n.toFixed(d);
+  const row = (what, plugin, direct) =>
+    `| ${what} | ${plugin} | ${direct} | ${direct ? (Number.parseFloat(plugin) / Number.parseFloat(direct)).toFixed(2) : ""} |`;
+  return [
+    `\n${r.driver}: ${r.sizeBytes / MiB} MiB, median of ${r.rounds} rounds (plugin through Argo's Go client; direct: the Go library)`,
+    "| figure | plugin | Go direct | ratio |",
+    "|---|---|---|---|",
+    row("Load MB/s", f(m["plugin Load"].mbps), f(m["direct Load"].mbps)),
+    row(
+      "OpenStream MB/s (grpc-go reader)",
+      f(m["plugin OpenStream"].mbps),
+      f(m["direct read"].mbps),
+    ),
+    row("CPU s/GiB, Load", f(m["plugin Load"].cpuPerGiB, 2), f(m["direct Load"].cpuPerGiB, 2)),
+    row(
+      "CPU s/GiB, OpenStream",
+      f(m["plugin OpenStream"].cpuPerGiB, 2),
+      f(m["direct read"].cpuPerGiB, 2),
+    ),
+    `| peak RSS MiB, Load / OpenStream | ${f(m["plugin Load"].peakRssMiB)} / ${f(m["plugin OpenStream"].peakRssMiB)} | | |`,
+    `| start -> socket accepts, ms | ${f(r.startupMs.toSocket, 1)} | | |`,
+    `| start -> first IsDirectory answered, ms | ${f(r.startupMs.toFirstCall, 1)} | | |`,
+    r.concurrent
+      ? `| peak RSS MiB, ${r.concurrent.streams} concurrent OpenStreams of ${r.concurrent.objectMiB} MiB | ${f(r.concurrent.peakRssMiB)} | | |`
+      : "",
+    `| long-lived process: peak / final RSS MiB | ${f(r.longLived.peakRssMiB)} / ${f(r.longLived.rssMiB)} | | |`,
+  ].join("\n");
+}
