@@ -34,6 +34,8 @@ for setup in drivers/*/test/setup-backend.sh; do
 done
 # The strict Kubernetes and Argo decoder and kustomize for the manifests tests.
 bash shared/manifests-go/setup.sh
+# An OpenTelemetry Collector (OTLP receiver, file exporter) for the telemetry test.
+INTEROP_OTELCOL=$(bash shared/interop-go/collector/setup.sh | tail -n 1) && export INTEROP_OTELCOL
 
 step "TypeScript tests (every package, one at a time)"
 pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=json \
@@ -45,10 +47,11 @@ done
 
 # Each driver's conformance run includes shared/interop-go's per-driver tests
 # (Argo's own client); these are the rest: wrong servers must be caught,
-# readiness timeouts, generated code up to date.
+# readiness timeouts, generated code up to date, and the local driver's
+# traces and metrics sent to a real collector.
 step "Go interop tests that need no driver"
 bash shared/interop-go/run.sh -json -run \
-  '^(TestArgoClientTimesOutWithoutPlugin|TestScenariosPassOnCorrectServer|TestTruncatedOpenStreamIsDetected|TestSilentMissingStreamIsDetected|TestUploadWithoutSaveStreamFallsBackToSave|TestUploadRefusalNeedsAStatus|TestGeneratedCodeIsCurrent)$' \
+  '^(TestTelemetry|TestArgoClientTimesOutWithoutPlugin|TestScenariosPassOnCorrectServer|TestTruncatedOpenStreamIsDetected|TestSilentMissingStreamIsDetected|TestUploadWithoutSaveStreamFallsBackToSave|TestUploadRefusalNeedsAStatus|TestGeneratedCodeIsCurrent)$' \
   >"$results/go-test.json" || go_failed=1
 node scripts/go-test-summary.mjs "$results/go-test.json"
 

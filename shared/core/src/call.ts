@@ -7,6 +7,7 @@ import type { Logger } from "./log.js";
 import { scrub } from "./redaction.js";
 import { type RetryListener, withRetry } from "./retry.js";
 import type { Storage } from "./storage.js";
+import { type CallTelemetry, telemetry } from "./telemetry.js";
 import type { TransferContext } from "./transfer.js";
 
 export type Operation =
@@ -57,7 +58,20 @@ export type CallRunner = (
 export function callRunner(deps: CallDependencies): CallRunner {
   const { logger } = deps;
 
-  return async (operation, artifact, signal, body) => {
+  return (operation, artifact, signal, body) => {
+    // The call's span: its log lines carry its ids, and spans of the
+    // storage calls and retries made inside hang below it.
+    const span = telemetry().call(deps.driverName, operation);
+    return span.run(() => runCall(operation, artifact, signal, body, span));
+  };
+
+  async function runCall(
+    operation: Operation,
+    artifact: Artifact | undefined,
+    signal: AbortSignal,
+    body: Parameters<CallRunner>[3],
+    span: CallTelemetry,
+  ): Promise<void> {
     const started = performance.now();
     const fullKey = artifact?.plugin?.key ?? "";
     const rawKey = shorten(fullKey);
@@ -113,6 +127,7 @@ export function callRunner(deps: CallDependencies): CallRunner {
           },
           `${operation} ok`,
         );
+        span.end({ key, target, ...stats });
       } finally {
         lease.release();
       }
@@ -131,9 +146,10 @@ export function callRunner(deps: CallDependencies): CallRunner {
         },
         `${operation} failed`,
       );
+      span.end({ key: rawKey, target, code: error.code, error: message });
       throw new DriverError(error.code, message, { cause: error, hint: error.hint });
     }
-  };
+  }
 }
 
 /** The message of a failed call: operation, key, target, what happened, what to change. */

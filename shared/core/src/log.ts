@@ -1,5 +1,6 @@
 import { pino } from "pino";
 import { scrub } from "./redaction.js";
+import { telemetry } from "./telemetry.js";
 
 export type Logger = pino.Logger;
 
@@ -17,6 +18,8 @@ export function createLogger(): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       hooks: { streamWrite: scrub },
+      // trace_id and span_id join a line to its trace (none while telemetry is off).
+      mixin: () => telemetry().logFields(),
     },
     pino.destination({ fd: 2, sync: true }),
   );

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { asDriverError, DriverError } from "./errors.js";
+import { telemetry, traced } from "./telemetry.js";
 
 export interface RetryPolicy {
   /** Tries in all, the first included. */
@@ -29,13 +30,17 @@ export async function withRetry<T>(
   let delayMs = policy.initialDelaySeconds * 1000;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await operation();
+      // Retried attempts get a span of their own, numbered; first attempts do not (noise).
+      return attempt === 1
+        ? await operation()
+        : await traced("retry", { "artifact_driver.attempt": attempt }, operation);
     } catch (thrown) {
       const error = asDriverError(thrown);
       if (!error.retryable || signal.aborted) throw error;
       if (attempt >= policy.attempts) throw exhausted(error, attempt);
       const jittered = Math.round(delayMs * (0.8 + Math.random() * 0.4));
       onRetry?.(error, attempt, jittered);
+      telemetry().retry(attempt, error.code, jittered);
       await sleep(jittered, undefined, { signal });
       delayMs *= policy.factor;
     }

@@ -3,11 +3,12 @@ import { readFile } from "node:fs/promises";
 import type { Http2Session } from "node:http2";
 import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { type Metadata, Server, ServerCredentials } from "@grpc/grpc-js";
 import type { AdapterCache } from "./adapter-cache.js";
 import type { DriverDefinition } from "./driver.js";
 import { type ArtifactServiceServer, ArtifactServiceService } from "./generated/artifact.js";
 import { createLogger, type Logger } from "./log.js";
+import { startTelemetry, telemetry } from "./telemetry.js";
 import { ArtifactServiceDefinition } from "./wire.js";
 
 const USAGE = `usage: <plugin> SOCKET_PATH
@@ -24,6 +25,10 @@ Environment:
   ARTIFACT_DRIVER_SHUTDOWN_GRACE_SECONDS
                                    how long calls in flight may finish after
                                    SIGTERM (default: 10)
+  OTEL_EXPORTER_OTLP_ENDPOINT      OpenTelemetry traces and metrics over OTLP
+                                   (gRPC; OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+                                   for HTTP), as Argo configures its own; off
+                                   when unset (also the _TRACES_/_METRICS_ forms)
 `;
 
 // gRPC's default: Argo sends 2 MiB SaveStream chunks, and nothing larger need be read.
@@ -37,6 +42,9 @@ const FLUSH_MS = 1000;
 
 /** After cancelling calls at the end of the grace period, how long they may take to remove their temp files. */
 const CLEANUP_MS = 5000;
+
+/** On stop, how long pending spans and metrics may take to be exported. */
+const TELEMETRY_FLUSH_MS = 3000;
 
 export interface RunningServer {
   readonly socketPath: string;
@@ -189,6 +197,10 @@ export async function startServer(
         "cancelled calls did not finish their cleanup in time",
       );
     await adapters?.closeAll();
+    // Spans and metrics still pending, within a bound: a collector that is
+    // down must not hold up the pod's termination.
+    if (telemetry().enabled)
+      await Promise.race([telemetry().shutdown(), sleep(TELEMETRY_FLUSH_MS)]);
     try {
       unlinkSync(socket);
     } catch {
@@ -250,6 +262,7 @@ async function loadService(
     import("./service.js"),
   ]);
   const driverLogger = logger.child({ driver: driver.name });
+  await startTelemetry(driver.name, driverLogger);
   const secrets = new SecretResolver({ allowed: allowedSecretSources() });
   const adapters = new AdapterCache(driver, secrets, driverLogger);
   const service = createArtifactService({
@@ -284,9 +297,18 @@ function deferred(
         // Server streaming: done when the stream ends or breaks.
         for (const event of ["finish", "close", "error"]) call.once(event, finished);
       }
-      void service.then((loaded) =>
-        (loaded[method] as (call: unknown, callback: unknown) => void)(call, callback),
-      );
+      void service.then((loaded) => {
+        const handle = () =>
+          (loaded[method] as (call: unknown, callback: unknown) => void)(call, callback);
+        const tracing = telemetry();
+        if (!tracing.enabled) return handle();
+        // Argo's client (otelgrpc) sends its span's context as W3C traceparent metadata.
+        const { metadata } = call as unknown as { metadata: Metadata };
+        tracing.withCaller((name) => {
+          const [value] = metadata.get(name);
+          return typeof value === "string" ? value : undefined;
+        }, handle);
+      });
     };
   }
   return handlers as unknown as ArtifactServiceServer;

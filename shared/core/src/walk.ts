@@ -1,4 +1,5 @@
 import type { CallOptions, FolderEntry } from "./adapter.js";
+import { telemetry } from "./telemetry.js";
 import { isTempName } from "./temp-names.js";
 
 export type ListChildren = (prefix: string, options: CallOptions) => AsyncIterable<FolderEntry>;
@@ -21,6 +22,8 @@ export async function* walkFiles(
   const found: string[] = [];
   const running = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
+  // One span for the walk; the folder listings (backend requests) hang below it.
+  const span = telemetry().span("walk", { "artifact_driver.key": root });
 
   const read = (folder: string) => {
     const task = (async () => {
@@ -43,7 +46,8 @@ export async function* walkFiles(
       while (found.length > 0) yield found.pop() as string;
       if (failure) throw failure.error;
       signal.throwIfAborted();
-      while (folders.length > 0 && running.size < concurrency) read(folders.shift() as string);
+      while (folders.length > 0 && running.size < concurrency)
+        span.run(() => read(folders.shift() as string));
       if (running.size > 0) await Promise.race(running);
     }
     if (failure) throw failure.error;
@@ -51,5 +55,6 @@ export async function* walkFiles(
     signal.removeEventListener("abort", forwardAbort);
     reads.abort(new Error("the walk ended"));
     await Promise.allSettled(running);
+    span.end(failure?.error);
   }
 }

@@ -6,7 +6,9 @@
 // credentials, readiness wait) and streams uploads as v4.1.2's
 // Driver.SaveStream does (GetCapabilities first, 2 MiB chunks, the plugin's
 // error read from CloseAndRecv, a temp file and Save when unsupported).
-// v4.1.2 also adds an OpenTelemetry stats handler, which only traces.
+// Like v4.1.2 it dials with OpenTelemetry's otelgrpc client stats handler,
+// which sends the caller's trace context in the metadata (W3C traceparent,
+// with the global propagator) and records a client span per RPC.
 package grpcplugin
 
 import (
@@ -18,6 +20,7 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
@@ -60,6 +63,7 @@ func Dial(ctx context.Context, pluginName, socketPath string, connectionTimeout 
 	conn, err := grpc.NewClient(
 		"unix://"+socketPath,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			if len(addr) > 7 && addr[:7] == "unix://" {
 				addr = addr[7:]
