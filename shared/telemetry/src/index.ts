@@ -2,6 +2,8 @@ import {
   type Attributes,
   context,
   createContextKey,
+  DiagLogLevel,
+  diag,
   isSpanContextValid,
   type Meter,
   metrics,
@@ -83,6 +85,18 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
   const metricsEndpoint =
     env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
 
+  // The SDK's own troubles (an export the collector refused or never got)
+  // reach the plugin's log instead of vanishing.
+  diag.setLogger(
+    {
+      error: (message, ...args) => options.warn(`OpenTelemetry: ${message}`, args[0]),
+      warn: (message, ...args) => options.warn(`OpenTelemetry: ${message}`, args[0]),
+      info: () => {},
+      debug: () => {},
+      verbose: () => {},
+    },
+    { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+  );
   const detected = detectResources({ detectors: [envDetector] });
   const resource = resourceFromAttributes({
     "service.name": `argo-artifact-driver-${options.driver}`,
@@ -97,11 +111,18 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
     const protocol = protocolOf(env, "TRACES");
     const exporter =
       protocol === "grpc"
-        ? new (await import("@opentelemetry/exporter-trace-otlp-grpc")).OTLPTraceExporter()
+        ? new (await import("./grpc-exporters.cjs")).default.OTLPTraceExporter()
         : new (await import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter();
     tracerProvider = new TracerProvider({
       resource,
-      spanProcessors: [new BatchSpanProcessor({ exporter })],
+      // The SDK no longer reads OTEL_BSP_* itself.
+      spanProcessors: [
+        new BatchSpanProcessor({
+          exporter,
+          scheduledDelayMillis: positive(env.OTEL_BSP_SCHEDULE_DELAY) ?? 5000,
+          exportTimeoutMillis: positive(env.OTEL_BSP_EXPORT_TIMEOUT) ?? 30_000,
+        }),
+      ],
     });
     trace.setGlobalTracerProvider(tracerProvider);
   }
@@ -111,7 +132,7 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
     const protocol = protocolOf(env, "METRICS");
     const exporter =
       protocol === "grpc"
-        ? new (await import("@opentelemetry/exporter-metrics-otlp-grpc")).OTLPMetricExporter()
+        ? new (await import("./grpc-exporters.cjs")).default.OTLPMetricExporter()
         : new (await import("@opentelemetry/exporter-metrics-otlp-proto")).OTLPMetricExporter();
     const exportIntervalMillis = positive(env.OTEL_METRIC_EXPORT_INTERVAL) ?? 60_000;
     meterProvider = new MeterProvider({
