@@ -83,6 +83,15 @@ export function translate(error: unknown, method: string, url: string): DriverEr
       { cause: error },
     );
   }
+  // The request stream closed under the body: the server (or something on the
+  // way) dropped the connection, e.g. a keep-alive socket it had just timed out.
+  if ((error as { code?: unknown } | null)?.code === "ERR_STREAM_PREMATURE_CLOSE") {
+    return new DriverError(
+      "transient",
+      `the connection closed during ${method} ${url} before the server answered`,
+      { cause: error },
+    );
+  }
   const network = networkErrorCode(error);
   if (network === "unavailable") {
     return new DriverError(

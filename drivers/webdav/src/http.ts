@@ -71,7 +71,15 @@ export class Http {
     private readonly base: URL,
     private readonly options: HttpOptions,
   ) {
-    const common = { keepAlive: true, maxSockets: options.maxSockets, scheduling: "lifo" as const };
+    // With an agent timeout, Node also honours the server's `Keep-Alive: timeout`
+    // hint (less a second), so an idle socket is dropped before the server
+    // closes it rather than reused as it does (Apache keeps sockets 5 s).
+    const common = {
+      keepAlive: true,
+      maxSockets: options.maxSockets,
+      scheduling: "lifo" as const,
+      timeout: options.idleTimeoutMs,
+    };
     if (base.protocol === "https:") {
       this.agent = new HttpsAgent({
         ...common,

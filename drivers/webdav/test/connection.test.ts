@@ -1,0 +1,87 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { PassThrough, Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { DriverError } from "@argo-artifact-drivers/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { authenticator } from "../src/auth.js";
+import { translate } from "../src/errors.js";
+import { Http } from "../src/http.js";
+
+let server: Server | undefined;
+
+afterEach(() => {
+  server?.closeAllConnections();
+  server?.close();
+});
+
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<URL> {
+  server = createServer(handler);
+  await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+  return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/dav/`);
+}
+
+function client(base: URL): Http {
+  return new Http(base, {
+    authenticator: authenticator({ kind: "none" }),
+    headers: {},
+    ca: undefined,
+    insecureSkipVerify: false,
+    connectTimeoutMs: 2_000,
+    idleTimeoutMs: 5_000,
+    maxSockets: 4,
+  });
+}
+
+describe("connections the server drops", () => {
+  it("a connection closed under an upload's body is transient, so the core retries the upload", async () => {
+    // A real HTTP server that drops the socket once the body has started, as a
+    // server timing out a reused keep-alive socket does.
+    const base = await listen((request) => {
+      request.once("data", () => request.socket.destroy());
+    });
+    const http = client(base);
+    const body = Readable.from(
+      (async function* () {
+        for (let i = 0; i < 64; i++) {
+          yield Buffer.alloc(64 * 1024, i);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })(),
+    );
+    const failure = await http
+      .upload("PUT", new URL("file.bin", base), {
+        body,
+        signal: AbortSignal.timeout(10_000),
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    http.close();
+    expect(failure).toBeInstanceOf(DriverError);
+    expect((failure as DriverError).code).toBe("transient");
+    expect((failure as DriverError).message).toMatch(
+      /PUT http:\/\/127\.0\.0\.1:\d+\/dav\/file\.bin/,
+    );
+  });
+
+  it("a request stream closed under its body (Node's premature close) is transient too", async () => {
+    // Which error wins when a socket drops mid-body depends on timing: the
+    // response's reset, or the body pipeline's premature close. Both must retry.
+    const destination = new PassThrough();
+    const sending = pipeline(
+      Readable.from([Buffer.alloc(1024)], { objectMode: false }),
+      destination,
+    );
+    destination.destroy();
+    const closed = await sending.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect((closed as { code?: string }).code).toBe("ERR_STREAM_PREMATURE_CLOSE");
+    const translated = translate(closed, "PUT", "http://127.0.0.1:1/dav/file.bin");
+    expect(translated.code).toBe("transient");
+    expect(translated.message).toContain("PUT http://127.0.0.1:1/dav/file.bin");
+  });
+});
