@@ -72,12 +72,23 @@ export class DriverError extends Error {
   }
 }
 
-/** Wraps anything thrown into a DriverError, keeping DriverErrors as they are. */
+/**
+ * Wraps anything thrown into a DriverError, keeping DriverErrors as they are.
+ * A raw socket error (from a body stream an adapter returned, which no driver
+ * code sees fail) is classified as a network failure, so a reset mid-download
+ * is retried like any other.
+ */
 export function asDriverError(error: unknown): DriverError {
   if (error instanceof DriverError) return error;
   if (isAbortError(error))
     return new DriverError("transient", "the call was cancelled", { cause: error });
   const message = error instanceof Error ? error.message : String(error);
+  const network = networkErrorCode(error);
+  if (network) {
+    return new DriverError(network, `the connection to the backend broke (${message})`, {
+      cause: error,
+    });
+  }
   return new DriverError("unknown", message, { cause: error });
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DriverError } from "../src/errors.js";
+import { asDriverError, DriverError } from "../src/errors.js";
 import { withRetry } from "../src/retry.js";
 
 const policy = { attempts: 5, initialDelaySeconds: 0.01, factor: 2 };
@@ -84,5 +84,21 @@ describe("nested retries", () => {
     );
     await expect(outer).rejects.toThrow(/HTTP 503 \(after 5 tries\)/);
     expect(partCalls).toBe(5);
+  });
+});
+
+describe("asDriverError", () => {
+  it("classifies a raw socket error from a body stream, so a reset mid-download is retried", async () => {
+    // What an http.IncomingMessage emits when its connection is reset mid-body.
+    const reset = Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+    const failure = asDriverError(reset);
+    expect(failure.code).toBe("transient");
+    expect(failure.message).toContain("aborted");
+    let calls = 0;
+    await withRetry(policy, new AbortController().signal, async () => {
+      if (++calls === 1) throw reset;
+    });
+    expect(calls).toBe(2);
+    expect(asDriverError(new Error("something else")).code).toBe("unknown");
   });
 });
