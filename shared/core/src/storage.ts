@@ -9,6 +9,8 @@ import { writeCoalesced } from "./wire.js";
 
 /** How long cleaning up a temp object may take once its call has failed or been cancelled. */
 const CLEANUP_TIMEOUT_MS = 30_000;
+/** Keys whose failed temp clean-ups are remembered; beyond this, leftovers are forgotten. */
+const MAX_LEFTOVER_KEYS = 1024;
 
 /**
  * An adapter seen through the core's rules, the same for every backend:
@@ -17,6 +19,13 @@ const CLEANUP_TIMEOUT_MS = 30_000;
  * are atomic, through a temp sibling and `move` where the backend needs it.
  */
 export class Storage {
+  /**
+   * Temp objects a failed write could not remove (the connection that broke
+   * the write often breaks the clean-up too), by key: removed once a later
+   * write of that key succeeds, so a retried upload leaves nothing behind.
+   */
+  private readonly leftovers = new Map<string, Set<string>>();
+
   constructor(
     readonly adapter: StorageAdapter,
     private readonly parallelism: number,
@@ -119,8 +128,26 @@ export class Storage {
     } catch (error) {
       await adapter
         .delete(temp, { signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS) })
-        .catch(() => undefined);
+        .catch(() => this.remember(key, temp));
       throw error;
+    }
+    await this.sweep(key);
+  }
+
+  private remember(key: string, temp: string): void {
+    const temps = this.leftovers.get(key);
+    if (temps) temps.add(temp);
+    else if (this.leftovers.size < MAX_LEFTOVER_KEYS) this.leftovers.set(key, new Set([temp]));
+  }
+
+  private async sweep(key: string): Promise<void> {
+    const temps = this.leftovers.get(key);
+    if (!temps) return;
+    this.leftovers.delete(key);
+    for (const temp of temps) {
+      await this.adapter
+        .delete(temp, { signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS) })
+        .catch(() => undefined);
     }
   }
 }

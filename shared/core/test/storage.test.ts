@@ -104,6 +104,31 @@ describe("Storage", () => {
     expect(data.get("d/file.txt")).toBe("old");
   });
 
+  it("removes a temp object its failed write could not, once a retry of that key succeeds", async () => {
+    const { adapter, data } = folderBackend({});
+    // The broken connection fails the upload after the temp exists, and its clean-up too.
+    let connectionDown = true;
+    const write = adapter.write.bind(adapter);
+    const remove = adapter.delete.bind(adapter);
+    adapter.write = async (key, body, writeOptions) => {
+      await write(key, body, writeOptions);
+      if (connectionDown) throw new Error("connection reset");
+    };
+    adapter.delete = async (key, deleteOptions) => {
+      if (connectionDown) throw new Error("connection reset");
+      await remove(key, deleteOptions);
+    };
+    const storage = new Storage(adapter, 4);
+    await expect(storage.write("d/file.txt", Readable.from(["first"]), options)).rejects.toThrow(
+      "connection reset",
+    );
+    expect([...data.keys()].filter((key) => isTempName(key.slice(2)))).toHaveLength(1);
+    connectionDown = false;
+    await storage.write("d/file.txt", Readable.from(["second"]), options);
+    expect([...data.keys()]).toEqual(["d/file.txt"]);
+    expect(data.get("d/file.txt")).toBe("second");
+  });
+
   it("drops folder markers and refuses keys outside the prefix from flat listings", async () => {
     const flat = (keys: string[]): StorageAdapter => ({
       ...folderBackend({}).adapter,
