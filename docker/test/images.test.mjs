@@ -3,8 +3,8 @@
 // socket folder (an emptyDir in a pod) with an executor container that runs
 // as another uid. Run by docker/test.sh after docker/build.sh.
 //
-// Environment: IMAGE_TEST_DRIVERS (space-separated), NODE_IMAGE, IMAGE_PREFIX,
-// DRIVER_TAG, IMAGE_TEST_RESULTS (JSON file for the summary), CONTAINERS_CONF.
+// Environment: IMAGE_TEST_DRIVERS (space-separated), IMAGE_PREFIX, DRIVER_TAG,
+// IMAGE_TEST_RESULTS (JSON file for the summary), CONTAINERS_CONF.
 import assert from "node:assert/strict";
 import { execFile as execFileCallback } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -35,13 +35,15 @@ const PLUGIN_UID = 8737;
 /** The executor container's uid in these tests: neither root nor the plugin's. */
 const EXECUTOR_UID = 4321;
 const drivers = required("IMAGE_TEST_DRIVERS").split(/\s+/).filter(Boolean);
-const nodeImage = required("NODE_IMAGE");
 const imagePrefix = required("IMAGE_PREFIX");
 const driverTag = required("DRIVER_TAG");
 const results = { drivers: {} };
 
 after(() => {
-  writeFileSync(required("IMAGE_TEST_RESULTS"), `${JSON.stringify(results, null, 2)}\n`);
+  // structure.test.mjs writes the sizes into the same file.
+  const file = required("IMAGE_TEST_RESULTS");
+  const earlier = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  writeFileSync(file, `${JSON.stringify({ ...earlier, ...results }, null, 2)}\n`);
 });
 
 test("every driver's Dockerfile is the same file", () => {
@@ -177,20 +179,21 @@ for (const name of drivers) {
         writeFileSync(join(tree, "sub", "b.txt"), "b\n", { mode: 0o644 });
         const common = ["--socket", socketInContainer, "--config-text", backend.config, "--quiet"];
 
-        // The executor: another container, another uid, same socket folder.
+        // The executor: another container, another uid, same socket folder;
+        // the image's own node runs the repository's client.
         const executor = [
           "run",
           "--rm",
           "--network=none",
           `--user=${EXECUTOR_UID}:${EXECUTOR_UID}`,
+          "--entrypoint=node",
           "--volume",
           `${repoRoot}:${repoRoot}:ro`,
           "--volume",
           `${socketDir}:/tmp/artifact-plugins/${name}`,
           "--volume",
           `${shared}:${shared}`,
-          nodeImage,
-          "node",
+          image,
           clientMain,
         ];
         let started = performance.now();
