@@ -23,7 +23,9 @@ if [ ! -x "$collector" ]; then
   echo "setup-collector: building the OpenTelemetry Collector (OTLP receiver, file exporter) into $dir" >&2
   mkdir -p "$dir"
   started=$SECONDS
-  (cd "$here" && GOFLAGS=-mod=readonly go build -trimpath -o "$collector.tmp" .)
+  # auto: a Go older than this module's go directive fetches the newer
+  # toolchain from the module proxy (the collector needs Go 1.26).
+  (cd "$here" && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go build -trimpath -o "$collector.tmp" .)
   mv "$collector.tmp" "$collector"
   echo "setup-collector: built in $((SECONDS - started)) s" >&2
 fi

@@ -15,7 +15,7 @@ import (
 
 // EnvCollector names the variable holding the path of the collector binary
 // that collector/setup.sh builds (scripts/test.sh sets it from that script's
-// last line).
+// last line); unset, the test runs that script itself.
 const EnvCollector = "INTEROP_OTELCOL"
 
 // collector is a running OpenTelemetry Collector on loopback that writes what
@@ -44,7 +44,7 @@ func startCollector(t *testing.T) *collector {
 	t.Helper()
 	binary := os.Getenv(EnvCollector)
 	if binary == "" {
-		t.Fatalf("%s is not set: run shared/interop-go/collector/setup.sh and set %s to the path it prints last", EnvCollector, EnvCollector)
+		binary = installCollector(t)
 	}
 	dir := shortTempDir(t)
 	c := &collector{
@@ -131,4 +131,24 @@ func (c *collector) waitFor(t *testing.T, timeout time.Duration, check func([]ot
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// installCollector runs collector/setup.sh (idempotent: it builds the
+// collector once, into the tools cache) and returns the path it prints last.
+func installCollector(t *testing.T) string {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("bash", filepath.Join(root, "shared", "interop-go", "collector", "setup.sh")).Output()
+	if err != nil {
+		var stderr []byte
+		if exit, ok := err.(*exec.ExitError); ok {
+			stderr = exit.Stderr
+		}
+		t.Fatalf("building the OpenTelemetry Collector with collector/setup.sh failed: %v\n%s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
 }
