@@ -211,7 +211,8 @@ func checkSpans(all []otlpfile.Span, traceID string, clientSpans map[string]stri
 	if len(below) == 0 {
 		return fmt.Errorf("no span hangs below the Load of the folder (%s); spans in the trace: %v", folderLoad.SpanID, names(byID))
 	}
-	if httpDrivers[name] {
+	// A plugin name may carry a variant ("webdav-apache", "webdav-rclone").
+	if family, _, _ := strings.Cut(name, "-"); httpDrivers[family] {
 		http := 0
 		for _, s := range below {
 			if s.Kind == 3 && s.Attributes["http.request.method"] != "" {
