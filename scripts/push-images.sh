@@ -21,6 +21,7 @@ platforms=(amd64 arm64)
 ensure_podman >&2
 # local is the reference driver, a model and a test of the core: not published.
 mapfile -t drivers < <(all_drivers | grep -vx "${UNPUBLISHED_DRIVERS:-local}")
+[[ $destination == oci:* ]] && mkdir -p "${destination#oci:}"
 for driver in "${drivers[@]}"; do
   repository="$destination/argo-artifact-driver-$driver"
   target() { if [[ $destination == oci:* ]]; then echo "$repository-$1"; else echo "docker://$repository:$1"; fi; }
