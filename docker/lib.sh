@@ -222,6 +222,7 @@ push_driver_list() {
 prune_superseded_images() {
   [ "$CONTAINER_TOOL" = podman ] || return 0
   podman image prune --force --filter "label=io.argo-artifact-drivers.driver" >/dev/null 2>&1 || true
+  podman image prune --force --filter "label=io.argo-artifact-drivers.base" >/dev/null 2>&1 || true
   local image keep=" $(base_image amd64) $(base_image arm64) "
   for image in $(podman images --format '{{.Repository}}:{{.Tag}}' --filter "reference=$IMAGE_PREFIX/runtime"); do
     [[ $keep == *" $image "* ]] || podman rmi "$image" >/dev/null 2>&1 || true
