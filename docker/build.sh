@@ -127,6 +127,9 @@ for driver in "${drivers[@]}"; do
   mkdir -p "$context"
   cp -r "$cache_dir/bundles/$driver" "$context/app"
   chmod -R u=rwX,go=rX "$context/app"
+  # The bundle's own digest: when a second build differs, this line tells
+  # whether the code changed (an edit in the working tree meanwhile).
+  echo "$driver bundle sha256:$(cd "$context/app" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)" >>"$digests"
   package_json="$repo_root/drivers/$driver/package.json"
   version=${IMAGE_VERSION:-$(node -p "require(process.argv[1]).version" "$package_json")}
   description=$(node -p "require(process.argv[1]).description ?? ''" "$package_json")
