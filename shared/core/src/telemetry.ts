@@ -71,6 +71,11 @@ export function telemetry(): Telemetry {
   return current;
 }
 
+/** Installs telemetry hooks: what startTelemetry does once OpenTelemetry is loaded (and tests, with a recorder). */
+export function useTelemetry(hooks: Telemetry | undefined): void {
+  current = hooks ?? disabled;
+}
+
 /** Whether the environment asks for traces or metrics, by the variables Argo documents. */
 export function telemetryRequested(env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return false;
@@ -90,12 +95,13 @@ export async function startTelemetry(driver: string, logger: Logger): Promise<vo
   if (!telemetryRequested() || current.enabled) return;
   try {
     const { createTelemetry } = await import("@argo-artifact-drivers/telemetry");
-    current = await createTelemetry({
+    const hooks = await createTelemetry({
       driver,
       scrub,
       env: process.env,
       warn: (message, error) => logger.warn({ err: error }, message),
     });
+    useTelemetry(hooks);
     logger.info(telemetryDescription(), "OpenTelemetry export on");
   } catch (error) {
     logger.warn({ err: error }, "OpenTelemetry could not start: no traces or metrics are exported");

@@ -3,8 +3,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, describe, expect, it } from "vitest";
-import { telemetryRequested } from "../src/telemetry.js";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { FolderEntry } from "../src/adapter.js";
+import { DriverError } from "../src/errors.js";
+import { withRetry } from "../src/retry.js";
+import { type Telemetry, telemetryRequested, useTelemetry } from "../src/telemetry.js";
+import { walkFiles } from "../src/walk.js";
 
 const run = promisify(execFile);
 const work = await mkdtemp(join(tmpdir(), "core-telemetry-"));
@@ -66,4 +70,67 @@ describe("telemetry", () => {
     });
     expect(loaded.some((url) => url.includes("@opentelemetry/sdk-trace"))).toBe(true);
   }, 30_000);
+});
+
+/** Hooks that record what the core reports, in order. */
+function recorder(): { hooks: Telemetry; events: unknown[][] } {
+  const events: unknown[][] = [];
+  const hooks: Telemetry = {
+    enabled: true,
+    withCaller: (_header, work) => work(),
+    call: () => ({ run: (work) => work(), end: () => {} }),
+    span: (name, attributes) => {
+      events.push(["start", name, attributes]);
+      return {
+        run: (work) => work(),
+        end: (error) => events.push(["end", name, error instanceof Error ? error.message : error]),
+      };
+    },
+    retry: (attempt, code) => events.push(["retry", attempt, code]),
+    logFields: () => ({}),
+    shutdown: async () => {},
+  };
+  return { hooks, events };
+}
+
+describe("the core's telemetry hooks", () => {
+  afterEach(() => useTelemetry(undefined));
+
+  it("give each retried attempt a span numbered from 2, and count each retry", async () => {
+    const { hooks, events } = recorder();
+    useTelemetry(hooks);
+    let calls = 0;
+    await withRetry(
+      { attempts: 5, initialDelaySeconds: 0.001, factor: 1 },
+      new AbortController().signal,
+      async () => {
+        if (++calls < 3) throw new DriverError("transient", "HTTP 503");
+      },
+    );
+    expect(events).toEqual([
+      ["retry", 1, "transient"],
+      ["start", "retry", { "artifact_driver.attempt": 2 }],
+      ["end", "retry", "HTTP 503"],
+      ["retry", 2, "transient"],
+      ["start", "retry", { "artifact_driver.attempt": 3 }],
+      ["end", "retry", undefined],
+    ]);
+  });
+
+  it("give a folder walk one span that ends with its failure", async () => {
+    const { hooks, events } = recorder();
+    useTelemetry(hooks);
+    async function* listChildren(prefix: string): AsyncGenerator<FolderEntry> {
+      if (prefix === "root") yield { name: "sub", kind: "directory" };
+      else throw new DriverError("unavailable", "the server went away");
+    }
+    const walk = Array.fromAsync(
+      walkFiles(listChildren, "root", { signal: new AbortController().signal, concurrency: 2 }),
+    );
+    await expect(walk).rejects.toThrow("the server went away");
+    expect(events).toEqual([
+      ["start", "walk", { "artifact_driver.key": "root" }],
+      ["end", "walk", "the server went away"],
+    ]);
+  });
 });
