@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/argo-artifact-drivers/interop-go/artifactpb"
+	"github.com/argo-artifact-drivers/interop-go/internal/driverproc"
 	"github.com/argo-artifact-drivers/interop-go/internal/grpcplugin"
 	"github.com/argo-artifact-drivers/interop-go/internal/otlpfile"
 )
@@ -48,33 +49,70 @@ func TestTelemetry(t *testing.T) {
 		_ = provider.Shutdown(context.Background())
 	})
 
+	// "on-sigterm": batches and metric exports a minute apart, so what the
+	// collector gets is what the plugin sends while it stops (an init
+	// container's plugin is stopped right after its Load).
+	variants := []struct{ name, protocol, delay string }{
+		{"grpc", "grpc", "200"},
+		{"http-protobuf", "http/protobuf", "200"},
+		{"grpc-on-sigterm", "grpc", "60000"},
+	}
 	for _, spec := range drivers(t) {
-		for _, protocol := range []string{"grpc", "http/protobuf"} {
-			t.Run(spec.Name+"/"+strings.ReplaceAll(protocol, "/", "-"), func(t *testing.T) {
+		for _, variant := range variants {
+			t.Run(spec.Name+"/"+variant.name, func(t *testing.T) {
 				endpoint := c.grpcEndpoint
-				if protocol != "grpc" {
+				if variant.protocol != "grpc" {
 					endpoint = c.httpEndpoint
 				}
-				run := fmt.Sprintf("%s-%s-%s", runID, spec.Name, strings.ReplaceAll(protocol, "/", "-"))
+				run := fmt.Sprintf("%s-%s-%s", runID, spec.Name, variant.name)
 				spec.Env = maps.Clone(spec.Env)
 				if spec.Env == nil {
 					spec.Env = map[string]string{}
 				}
+				interval := variant.delay
+				if interval == "200" {
+					interval = "500"
+				}
 				maps.Copy(spec.Env, map[string]string{
 					"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + endpoint,
-					"OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-					"OTEL_METRIC_EXPORT_INTERVAL": "500",
-					"OTEL_BSP_SCHEDULE_DELAY":     "200",
+					"OTEL_EXPORTER_OTLP_PROTOCOL": variant.protocol,
+					"OTEL_METRIC_EXPORT_INTERVAL": interval,
+					"OTEL_BSP_SCHEDULE_DELAY":     variant.delay,
 					"OTEL_RESOURCE_ATTRIBUTES":    "interop.run=" + run,
 				})
-				checkTelemetry(t, c, spec.Name, launch(t, spec), provider, recorder, run)
+				if variant.delay == "200" {
+					checkTelemetry(t, c, spec.Name, launch(t, spec), provider, recorder, run, func() {})
+					return
+				}
+				proc, r := launchUnstopped(t, spec)
+				checkTelemetry(t, c, spec.Name, r, provider, recorder, run, func() {
+					if err := proc.Stop(15 * time.Second); err != nil {
+						t.Fatalf("plugin %s: %v", spec.Name, err)
+					}
+				})
 			})
 		}
 	}
 }
 
+// launchUnstopped starts a plugin whose stop the test does itself.
+func launchUnstopped(t *testing.T, spec driverproc.Spec) (*driverproc.Process, *running) {
+	t.Helper()
+	base := shortTempDir(t)
+	scratch := filepath.Join(base, "scratch")
+	if err := os.Mkdir(scratch, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	proc, err := driverproc.Start(spec, driverproc.SocketPath(base, spec.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proc.Kill)
+	return proc, &running{spec: spec, configuration: spec.WithScratch(scratch), proc: proc}
+}
+
 func checkTelemetry(t *testing.T, c *collector, name string, r *running, provider *sdktrace.TracerProvider,
-	recorder *tracetest.SpanRecorder, run string) {
+	recorder *tracetest.SpanRecorder, run string, stop func()) {
 	logOnFailure(t, r.proc)
 	ctx := argoContext(t)
 	client, err := grpcplugin.Dial(ctx, name, r.proc.Socket, timeoutOf(r.spec))
@@ -147,6 +185,7 @@ func checkTelemetry(t *testing.T, c *collector, name string, r *running, provide
 		t.Fatalf("otelgrpc recorded %d client spans under the executor's span; expected one per RPC (6)", len(clientSpans))
 	}
 
+	stop()
 	c.waitFor(t, 20*time.Second, func(spans []otlpfile.Span, points []otlpfile.Point) error {
 		return checkSpans(spans, traceID, clientSpans, name, keyBase, run)
 	})
