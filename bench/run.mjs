@@ -51,6 +51,50 @@ const backends = {
       stop: () => moto.stop(),
     };
   },
+  async webdav() {
+    // The tests' global setup: Apache httpd with mod_dav_fs (needs root: it runs as www-data).
+    const { default: startServers } = await import(
+      join(repo, "drivers/webdav/test/global-setup.ts")
+    );
+    const provided = {};
+    const stop = await startServers({ provide: (name, value) => (provided[name] = value) });
+    const { apache, username, password } = provided.webdav;
+    const url = `${apache}/basic/`;
+    return {
+      env: {
+        ARTIFACT_DRIVER_SECRET_SOURCES: "env",
+        BENCH_USER: username,
+        BENCH_PASSWORD: password,
+      },
+      configuration: [
+        `url: ${url}`,
+        "usernameSecret: {env: BENCH_USER}",
+        "passwordSecret: {env: BENCH_PASSWORD}",
+      ].join("\n"),
+      baseline: { url, username, password },
+      stop,
+    };
+  },
+  async sftp() {
+    // The tests' global setup: OpenSSH's sshd on loopback with a test user (needs root).
+    const { default: startServer } = await import(join(repo, "drivers/sftp/test/global-setup.ts"));
+    const provided = {};
+    const stop = await startServer({ provide: (name, value) => (provided[name] = value) });
+    const { host, port, username, password, dataDir, fingerprints } = provided.sftp;
+    return {
+      env: { ARTIFACT_DRIVER_SECRET_SOURCES: "env", BENCH_PASSWORD: password },
+      configuration: [
+        `host: ${host}`,
+        `port: ${port}`,
+        `username: ${username}`,
+        "passwordSecret: {env: BENCH_PASSWORD}",
+        `basePath: ${dataDir}`,
+        `hostKeyFingerprint: "${fingerprints.ed25519}"`,
+      ].join("\n"),
+      baseline: { host, port, username, password, base: dataDir },
+      stop,
+    };
+  },
   async local() {
     const root = mkdtempSync(join(tmpdir(), "bench-local-"));
     return {
