@@ -112,6 +112,10 @@ export async function createClient(
   let token = options.credential;
   let auth: Client["auth"] = "token credential";
   if (!token && config.useSDKCreds) {
+    context.checkAmbientCredentials(
+      "useSDKCreds",
+      "the Azure SDK's DefaultAzureCredential (Workload Identity, managed identity, AZURE_* variables)",
+    );
     // Loaded only when used: @azure/identity is large.
     const { DefaultAzureCredential } = await import("@azure/identity");
     token = new DefaultAzureCredential();

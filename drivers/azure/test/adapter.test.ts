@@ -240,7 +240,21 @@ describe("token credentials", () => {
       container: "artifacts",
       useSDKCreds: true,
     });
-    const client = await createClient(config, testContext());
+    // The operator's switch decides; the core reads it when the context is made.
+    const saved = process.env.ARTIFACT_DRIVER_AMBIENT_CREDENTIALS;
+    const context = (value: string) => {
+      process.env.ARTIFACT_DRIVER_AMBIENT_CREDENTIALS = value;
+      try {
+        return testContext();
+      } finally {
+        if (saved === undefined) delete process.env.ARTIFACT_DRIVER_AMBIENT_CREDENTIALS;
+        else process.env.ARTIFACT_DRIVER_AMBIENT_CREDENTIALS = saved;
+      }
+    };
+    await expect(createClient(config, context("deny"))).rejects.toThrow(
+      /field "useSDKCreds" would use the Azure SDK's DefaultAzureCredential/,
+    );
+    const client = await createClient(config, context("allow"));
     expect(client.auth).toBe("DefaultAzureCredential");
     expect(client.service.credential.constructor.name).toBe("DefaultAzureCredential");
     expect(client.service.url).toBe("https://myaccount.blob.core.windows.net/");

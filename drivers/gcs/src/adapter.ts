@@ -55,7 +55,10 @@ export class GcsAdapter implements StorageAdapter {
       );
     }
     const key = config.encryptionKeySecret
-      ? customerKey(context.secret(config.encryptionKeySecret), `${config.encryptionKeySecret}`)
+      ? customerKey(
+          context.secretBytes(config.encryptionKeySecret),
+          `${config.encryptionKeySecret}`,
+        )
       : undefined;
     const endpoint = resolveEndpoint(config);
     const storage = await createStorage(config, endpoint, context);

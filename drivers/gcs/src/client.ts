@@ -104,6 +104,10 @@ async function credentials(
     jwt.useJWTAccessWithScope = true;
     return { authClient: jwt, ...(key.project_id ? { projectId: key.project_id } : {}) };
   }
+  context.checkAmbientCredentials(
+    "serviceAccountKeySecret",
+    "Application Default Credentials (Workload Identity, the metadata server, GOOGLE_APPLICATION_CREDENTIALS) because it is not set",
+  );
   const auth = new GoogleAuth({ scopes: [SCOPE] });
   try {
     await auth.getClient();
@@ -180,14 +184,14 @@ export function encodeCrc32c(value: number): string {
 }
 
 /** The SDK takes a CSEK as 32 raw bytes; Secrets may hold them raw or base64-encoded. */
-export function customerKey(value: string, where: string): Buffer {
-  const raw = Buffer.from(value);
-  if (raw.length === 32) return raw;
-  const decoded = Buffer.from(value.trim(), "base64");
-  if (decoded.length === 32 && decoded.toString("base64") === value.trim()) return decoded;
+export function customerKey(value: Buffer, where: string): Buffer {
+  if (value.length === 32) return value;
+  const text = value.toString("latin1").trim();
+  const decoded = Buffer.from(text, "base64");
+  if (decoded.length === 32 && decoded.toString("base64") === text) return decoded;
   throw new DriverError(
     "invalid-config",
-    `the encryption key in ${where} must be 32 bytes, raw or base64-encoded (it has ${raw.length} bytes)`,
+    `the encryption key in ${where} must be 32 bytes, raw or base64-encoded (it has ${value.length} bytes)`,
   );
 }
 

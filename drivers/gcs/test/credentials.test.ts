@@ -173,6 +173,8 @@ describe("refused credentials", () => {
         private_key: `-----BEGIN PRIVATE KEY-----\n${privateKeyBody.slice(0, 40)}\n-----END PRIVATE KEY-----\n`,
       }),
       GOOD_KEY: key.json,
+      // Application Default Credentials are the container's own identity: allowed here, so they are looked for.
+      ARTIFACT_DRIVER_AMBIENT_CREDENTIALS: "allow",
     });
   });
 
@@ -222,5 +224,47 @@ describe("refused credentials", () => {
     expect(message).toMatch(/Workload Identity/);
     expect(message).toContain("[permission-denied]");
     expect(ms).toBeLessThan(3000);
+  });
+});
+
+describe("Application Default Credentials, the container's own identity", () => {
+  const withoutKey = () => configuration({ bucket: BUCKET, anonymous: undefined });
+
+  it.each([
+    [
+      "outside workflow pods (beside argo-server), by default",
+      { ARGO_CONTAINER_NAME: "" },
+      "by default outside workflow pods",
+    ],
+    [
+      "where the operator says deny, even in a workflow pod",
+      { ARGO_CONTAINER_NAME: "artifact-plugin-gcs", ARTIFACT_DRIVER_AMBIENT_CREDENTIALS: "deny" },
+      "is deny)",
+    ],
+  ])("are refused %s, naming the field and the switch", async (_where, env, why) => {
+    const plugin = await startPlugin({ ARTIFACT_DRIVER_AMBIENT_CREDENTIALS: "", ...env });
+    try {
+      const message = await failureMessage(plugin.client(withoutKey()).isDirectory("anything"));
+      expect(message).toMatch(
+        /field "serviceAccountKeySecret" would use Application Default Credentials .*ARTIFACT_DRIVER_AMBIENT_CREDENTIALS=allow.*\[invalid-config\]/,
+      );
+      expect(message).toContain(why);
+    } finally {
+      await plugin.stop();
+    }
+  });
+
+  it("are looked for by default in the plugin containers Argo adds to workflow pods", async () => {
+    const plugin = await startPlugin({
+      ARTIFACT_DRIVER_AMBIENT_CREDENTIALS: "",
+      ARGO_CONTAINER_NAME: "artifact-plugin-gcs",
+    });
+    try {
+      // None are configured here, so the chain was tried and found nothing.
+      const message = await failureMessage(plugin.client(withoutKey()).isDirectory("anything"));
+      expect(message).toMatch(/Application Default Credentials were not found/);
+    } finally {
+      await plugin.stop();
+    }
   });
 });

@@ -269,6 +269,25 @@ describe("customer-supplied encryption keys", () => {
     }
   });
 
+  it("a binary key (32 random bytes, not UTF-8) from a file secret is sent byte for byte", async () => {
+    const raw = randomBytes(32);
+    raw[0] = 0xff;
+    const file = join(work, "csek-binary.key");
+    await writeFile(file, raw);
+    const config = proxied({ encryptionKeySecret: { file } });
+    await roundTrip(config, key("csek/binary/small.txt"));
+    const carrying = proxy.exchanges.filter(
+      (exchange) => exchange.url.includes("/upload/") || exchange.url.includes("alt=media"),
+    );
+    expect(carrying.length).toBeGreaterThanOrEqual(2);
+    for (const exchange of carrying) {
+      expect(exchange.headers["x-goog-encryption-key"]).toBe(raw.toString("base64"));
+    }
+    const logs = plugin.logs.join("\n");
+    expect(logs).not.toContain(raw.toString("base64"));
+    expect(logs).not.toContain(raw.toString("hex"));
+  });
+
   it("refuses a key of the wrong length without showing it, and CSEK together with KMS", async () => {
     const short = await failureMessage(
       plugin.client(proxied({ encryptionKeySecret: { env: "CSEK_SHORT" } })).save(key("x"), small),

@@ -112,14 +112,16 @@ describe("GCS error translation", () => {
 
 describe("secrets", () => {
   it("a CSEK is 32 bytes, raw or base64", () => {
-    expect(customerKey("0123456789abcdef0123456789abcdef", "s")).toEqual(
+    expect(customerKey(Buffer.from("0123456789abcdef0123456789abcdef"), "s")).toEqual(
       Buffer.from("0123456789abcdef0123456789abcdef"),
     );
     const raw = Buffer.alloc(32, 9);
-    expect(customerKey(raw.toString("base64"), "s")).toEqual(raw);
-    expect(customerKey(`${raw.toString("base64")}\n`, "s")).toEqual(raw);
-    expect(() => customerKey("short", "s")).toThrow(/must be 32 bytes/);
-    expect(() => customerKey(Buffer.alloc(31).toString("base64"), "s")).toThrow(/must be 32 bytes/);
+    expect(customerKey(Buffer.from(raw.toString("base64")), "s")).toEqual(raw);
+    expect(customerKey(Buffer.from(`${raw.toString("base64")}\n`), "s")).toEqual(raw);
+    expect(() => customerKey(Buffer.from("short"), "s")).toThrow(/must be 32 bytes/);
+    expect(() => customerKey(Buffer.from(Buffer.alloc(31).toString("base64")), "s")).toThrow(
+      /must be 32 bytes/,
+    );
   });
 
   it("a service-account key must be a service_account JSON with a PEM private key", () => {

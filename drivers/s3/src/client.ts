@@ -129,6 +129,17 @@ function credentials(
           ...(sessionTokenSecret ? { sessionToken: context.secret(sessionTokenSecret) } : {}),
         }
       : undefined;
+  if (!staticKeys && config.roleARN) {
+    context.checkAmbientCredentials(
+      "roleARN",
+      "the AWS SDK's default credential chain (IRSA, EKS Pod Identity, instance role, AWS_* variables) to assume the role",
+    );
+  } else if (!staticKeys && config.useSDKCreds) {
+    context.checkAmbientCredentials(
+      "useSDKCreds",
+      "the AWS SDK's default credential chain (IRSA, EKS Pod Identity, instance role, AWS_* variables)",
+    );
+  }
   if (config.roleARN) {
     const stsEndpoint = config.stsEndpoint ?? (endpoint.aws ? undefined : endpoint.url);
     return fromTemporaryCredentials({

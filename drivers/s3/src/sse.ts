@@ -27,12 +27,12 @@ export function encryption(config: S3Config, context: AdapterContext): Encryptio
         'field "encryptionOptions": serverSideCustomerKeySecret (SSE-C) and enableEncryption (SSE-S3/SSE-KMS) cannot be used together',
       );
     }
+    // Bytes, not text: a key of 32 random bytes is rarely valid UTF-8. The
+    // core scrubs its base64 form (what the SDK sends) like the key itself.
     const key = customerKey(
-      context.secret(serverSideCustomerKeySecret),
+      context.secretBytes(serverSideCustomerKeySecret),
       `${serverSideCustomerKeySecret}`,
     );
-    // The SDK sends the key base64-encoded: scrub that form like the secret itself.
-    context.redact(key);
     const read = { SSECustomerAlgorithm: "AES256", SSECustomerKey: key };
     return { write: read, read };
   }
@@ -66,14 +66,15 @@ export function encryption(config: S3Config, context: AdapterContext): Encryptio
   };
 }
 
-/** The SDK takes the key base64-encoded; Argo's Secrets hold the 32 raw bytes. */
-function customerKey(value: string, where: string): string {
-  if (Buffer.byteLength(value) === 32) return Buffer.from(value).toString("base64");
-  const decoded = Buffer.from(value, "base64");
-  if (decoded.length === 32 && decoded.toString("base64") === value) return value;
+/** The SDK takes the key base64-encoded; Argo's Secrets hold the 32 raw bytes (or their base64). */
+function customerKey(value: Buffer, where: string): string {
+  if (value.length === 32) return value.toString("base64");
+  const text = value.toString("latin1").trim();
+  const decoded = Buffer.from(text, "base64");
+  if (decoded.length === 32 && decoded.toString("base64") === text) return text;
   throw new DriverError(
     "invalid-config",
-    `the SSE-C key in ${where} must be 32 bytes, raw or base64-encoded (it has ${Buffer.byteLength(value)} bytes)`,
+    `the SSE-C key in ${where} must be 32 bytes, raw or base64-encoded (it has ${value.length} bytes)`,
   );
 }
 

@@ -305,3 +305,64 @@ describe("manifests refuses what cannot work (exit status 2)", () => {
     expect(result.stderr).toContain(message);
   });
 });
+
+describe("ambient credentials (the container's own identity)", () => {
+  const args = ["--driver", "s3", "--image", image("s3"), "--secret", "storage-credentials"];
+  const ambient = (env: unknown) =>
+    (env as { name: string; value: string }[]).filter(
+      (variable) => variable.name === "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS",
+    );
+
+  test("are refused explicitly in argo-server's sidecars, and left to the images' default in workflow pods", async () => {
+    const folder = join(scratch, "ambient-default");
+    expect((await manifests([...args, "--output", folder])).code).toBe(0);
+    const patch = parse(await readFile(join(folder, "argo-server-patch.yaml"), "utf8"));
+    const sidecar = patch.spec.template.spec.containers.find(
+      (container: { name: string }) => container.name === "artifact-plugin-s3",
+    );
+    expect(ambient(sidecar.env)).toEqual([
+      { name: "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS", value: "deny" },
+    ]);
+    // Nor may a workflow author name any other Secret of argo-server's namespace there.
+    expect(sidecar.env).toContainEqual({
+      name: "ARTIFACT_DRIVER_SECRET_NAMES",
+      value: "storage-credentials",
+    });
+    const configMap = await readFile(join(folder, "workflow-controller-configmap.yaml"), "utf8");
+    expect(parse(configMap).data.executor).toBeUndefined();
+    expect(configMap).toMatch(/--workflow-ambient deny writes an executor key/);
+  });
+
+  test.each(["deny", "allow"])(
+    "--workflow-ambient %s sets it in the executor's environment, which Argo accepts",
+    async (setting) => {
+      const folder = join(scratch, `ambient-${setting}`);
+      expect(
+        (await manifests([...args, "--workflow-ambient", setting, "--output", folder])).code,
+      ).toBe(0);
+      const configMap = parse(
+        await readFile(join(folder, "workflow-controller-configmap.yaml"), "utf8"),
+      );
+      expect(parse(configMap.data.executor)).toEqual({
+        env: [{ name: "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS", value: setting }],
+      });
+      const { report } = await checkManifests(["--base", ARGO_SERVER, ...(await files(folder))]);
+      expect(report.problems).toEqual([]);
+      const helm = parse(
+        (await manifests([...args, "--workflow-ambient", setting, "--format", "helm"])).stdout,
+      );
+      expect(helm.executor).toEqual({
+        env: [{ name: "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS", value: setting }],
+      });
+      // The sidecars beside argo-server are never changed by it.
+      const patch = parse(await readFile(join(folder, "argo-server-patch.yaml"), "utf8"));
+      expect(ambient(patch.spec.template.spec.containers[1].env)[0]?.value).toBe("deny");
+    },
+  );
+
+  test("--workflow-ambient refuses other values", async () => {
+    const result = await manifests([...args, "--workflow-ambient", "yes"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/Allowed choices are allow, deny/);
+  });
+});

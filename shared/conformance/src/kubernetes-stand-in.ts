@@ -11,14 +11,28 @@ export interface KubernetesStandIn {
   /** Paths of every request received, in order. */
   readonly requests: string[];
   /** Replaces (or adds) a Secret's data, as `kubectl apply` would. */
-  setSecret(name: string, data: Record<string, string>): void;
+  setSecret(name: string, data: SecretData): void;
+  /**
+   * Makes the next `times` requests (default: all, until called again
+   * without a fault) fail as an API server in trouble does: an HTTP status
+   * (429 throttling, 500, 503; with Retry-After when given), or `stall`:
+   * the connection is accepted and never answered.
+   */
+  fail(fault?: {
+    status?: number;
+    retryAfterSeconds?: number;
+    stall?: boolean;
+    times?: number;
+  }): void;
   close(): Promise<void>;
 }
 
+/** A Secret's keys to their values: text, or bytes for binary values; served base64-encoded like the real API. */
+export type SecretData = Record<string, string | Uint8Array>;
+
 export interface KubernetesStandInOptions {
   namespace: string;
-  /** Secret name to its data (plain text; served base64-encoded like the real API). */
-  secrets: Record<string, Record<string, string>>;
+  secrets: Record<string, SecretData>;
   /** Secrets whose reads are refused with 403, as RBAC would. */
   forbidden?: string[];
 }
@@ -62,13 +76,32 @@ export async function startKubernetesStandIn(
 
   const secrets = new Map(Object.entries(options.secrets));
   const requests: string[] = [];
+  let fault:
+    | { status?: number; retryAfterSeconds?: number; stall?: boolean; times?: number }
+    | undefined;
   const server = createServer(
     { key: await readFile(join(folder, "tls.key")), cert: await readFile(join(folder, "ca.crt")) },
     (req, res) => {
       requests.push(req.url ?? "");
-      const reply = (status: number, body: unknown) => {
-        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+      const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        res
+          .writeHead(status, { "content-type": "application/json", ...headers })
+          .end(JSON.stringify(body));
       };
+      const active = fault;
+      if (active) {
+        if (active.times !== undefined && --active.times <= 0) fault = undefined;
+        // Never answered: the client's timeout has to notice.
+        if (active.stall) return;
+        const status = active.status ?? 500;
+        return reply(
+          status,
+          { kind: "Status", status: "Failure", code: status },
+          active.retryAfterSeconds === undefined
+            ? {}
+            : { "retry-after": String(active.retryAfterSeconds) },
+        );
+      }
       if (req.headers.authorization !== `Bearer ${token}`) {
         return reply(401, { kind: "Status", status: "Failure", reason: "Unauthorized", code: 401 });
       }
@@ -89,7 +122,10 @@ export async function startKubernetesStandIn(
         apiVersion: "v1",
         metadata: { name, namespace },
         data: Object.fromEntries(
-          Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")]),
+          Object.entries(data).map(([k, v]) => [
+            k,
+            (typeof v === "string" ? Buffer.from(v) : Buffer.from(v)).toString("base64"),
+          ]),
         ),
       });
     },
@@ -104,6 +140,9 @@ export async function startKubernetesStandIn(
     },
     requests,
     setSecret: (name, data) => secrets.set(name, data),
+    fail: (next) => {
+      fault = next && { ...next };
+    },
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -6,7 +6,15 @@ import { createLogger, type Logger } from "./log.js";
 import { parallel } from "./parallel.js";
 import { redact } from "./redaction.js";
 import { type RetryListener, type RetryPolicy, withRetry } from "./retry.js";
-import { allowedSecretSources, SecretRef, SecretResolver } from "./secrets.js";
+import {
+  type AmbientCredentials,
+  allowedSecretSources,
+  ambientCredentials,
+  ambientCredentialsRefused,
+  SecretRef,
+  SecretResolver,
+  secretText,
+} from "./secrets.js";
 import { Storage } from "./storage.js";
 
 export interface StorageLease {
@@ -30,19 +38,26 @@ interface Entry {
 export class AdapterCache {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly options: { maxEntries: number; idleMs: number; ambient: AmbientCredentials };
 
   constructor(
     private readonly driver: DriverDefinition,
     private readonly secrets: SecretResolver,
     private readonly logger: Logger,
-    private readonly options = { maxEntries: 16, idleMs: 5 * 60_000 },
+    options: { maxEntries?: number; idleMs?: number; ambient?: AmbientCredentials } = {},
   ) {
-    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, options.idleMs)).unref();
+    this.options = {
+      maxEntries: options.maxEntries ?? 16,
+      idleMs: options.idleMs ?? 5 * 60_000,
+      // Read once at startup, like the secret sources: an unknown value stops the plugin.
+      ambient: options.ambient ?? ambientCredentials(),
+    };
+    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, this.options.idleMs)).unref();
   }
 
   async acquire(configText: string, config: ParsedConfig): Promise<StorageLease> {
     const refs = findSecretRefs(config);
-    const values = new Map<SecretRef, string>();
+    const values = new Map<SecretRef, Buffer>();
     for (const ref of refs) values.set(ref, await this.secrets.resolve(ref));
 
     const digest = createHash("sha256").update(configText);
@@ -88,12 +103,13 @@ export class AdapterCache {
   }
 
   /** What an adapter built for `config` may use: its secrets, and retries and parallelism as the user configured them. */
-  private context(config: ParsedConfig, values: Map<SecretRef, string>): AdapterContext {
+  private context(config: ParsedConfig, values: Map<SecretRef, Buffer>): AdapterContext {
     const logger = this.logger;
     return adapterContext({
       logger,
       retry: config.retry,
       parallelism: config.parallelism,
+      ambientCredentials: this.options.ambient,
       secret: (ref) => {
         const value = values.get(ref);
         if (value === undefined) throw new Error(`${ref} is not part of this configuration`);
@@ -187,12 +203,24 @@ export function adapterContext(options: {
   logger?: Logger;
   retry: RetryPolicy;
   parallelism: number;
-  secret: (ref: SecretRef) => string;
+  /** A secret's value: bytes, or text (tests). */
+  secret: (ref: SecretRef) => Uint8Array | string;
+  /** Default: ARTIFACT_DRIVER_AMBIENT_CREDENTIALS as the server reads it. */
+  ambientCredentials?: AmbientCredentials;
   onRetry?: RetryListener;
 }): AdapterContext {
+  const bytes = (ref: SecretRef): Buffer => {
+    const value = options.secret(ref);
+    return typeof value === "string" ? Buffer.from(value) : Buffer.from(value);
+  };
+  const ambient = options.ambientCredentials ?? ambientCredentials();
   return {
     logger: options.logger ?? pino({ level: "silent" }),
-    secret: options.secret,
+    secret: (ref) => secretText(ref, bytes(ref)),
+    secretBytes: bytes,
+    checkAmbientCredentials: (field, identity) => {
+      if (ambient !== "allow") throw ambientCredentialsRefused(field, identity);
+    },
     redact,
     retry: (operation, { signal }) => withRetry(options.retry, signal, operation, options.onRetry),
     parallel: (items, work, { signal, concurrency }) =>

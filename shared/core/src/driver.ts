@@ -30,8 +30,29 @@ export interface DriverDefinition<Shape extends z.ZodRawShape = z.ZodRawShape> {
  * its own retry loop or worker pool.
  */
 export interface AdapterContext {
-  /** The value of a secret reference found in the configuration (already resolved by the core). */
+  /**
+   * The text of a secret reference found in the configuration (already
+   * resolved by the core), for fields that hold text: keys, tokens,
+   * passwords, PEM. A value that is not UTF-8 is an invalid-config error
+   * naming the reference.
+   */
   secret(ref: SecretRef): string;
+  /**
+   * The bytes of a secret reference, exactly as stored (Kubernetes Secret
+   * values are base64 in the API and may be binary): for binary fields such
+   * as a 32-byte encryption key. Their base64 and hex forms are scrubbed
+   * like the value itself.
+   */
+  secretBytes(ref: SecretRef): Buffer;
+  /**
+   * Call before a configuration uses the container's own identity (an SDK's
+   * default credential chain, Workload Identity, an instance role) instead of
+   * credentials from a Secret: throws an invalid-config error naming `field`
+   * and the operator's switch ARTIFACT_DRIVER_AMBIENT_CREDENTIALS unless the
+   * operator allows it. Beside argo-server that identity is argo-server's.
+   * `identity` says what would be used, e.g. "the AWS SDK's default credential chain".
+   */
+  checkAmbientCredentials(field: string, identity: string): void;
   /** The server's logger; its lines are scrubbed of secret values and of what `redact` registered. */
   readonly logger: Logger;
   /** Registers a value derived from a secret (its base64, a token made with it) to be scrubbed like the secret. */

@@ -18,7 +18,16 @@ export {
 } from "./errors.js";
 export { normalizeKey } from "./keys.js";
 export type { Logger } from "./log.js";
-export { allowedSecretSources, SecretRef, SecretResolver, secretRef } from "./secrets.js";
+export {
+  type AmbientCredentials,
+  allowedSecretNames,
+  allowedSecretSources,
+  ambientCredentials,
+  SecretRef,
+  SecretResolver,
+  secretRef,
+  secretText,
+} from "./secrets.js";
 export { type RunningServer, serve, startServer } from "./serve.js";
 export type { Storage } from "./storage.js";
 export { FRAME_BYTES, unlessAborted } from "./streams.js";

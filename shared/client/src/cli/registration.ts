@@ -51,6 +51,7 @@ interface ManifestsFlags {
   cpuRequest: string;
   memoryRequest: string;
   memoryLimit: string;
+  workflowAmbient?: "allow" | "deny";
   index?: string;
 }
 
@@ -60,7 +61,7 @@ function addManifests(program: Command): void {
     .helpGroup(GROUP)
     .summary("print what registers plugins in Argo (ConfigMap, argo-server, RBAC)")
     .description(
-      "Prints everything a cluster needs to run artifact driver plugins: the workflow-controller ConfigMap's artifactDrivers entries (and each image's entrypoint), the argo-server Deployment patch that adds each plugin as a sidecar sharing the socket folder /tmp/artifact-plugins/<name> (non-root, read-only root file system, resources, ARTIFACT_DRIVER_SECRET_SOURCES=kubernetes), and Roles that let the plugins read the Kubernetes Secrets their configurations refer to. Give --driver, --name and --image once per plugin, in the same order.",
+      "Prints everything a cluster needs to run artifact driver plugins: the workflow-controller ConfigMap's artifactDrivers entries (and each image's entrypoint), the argo-server Deployment patch that adds each plugin as a sidecar sharing the socket folder /tmp/artifact-plugins/<name> (non-root, read-only root file system, resources, ARTIFACT_DRIVER_SECRET_SOURCES=kubernetes, ARTIFACT_DRIVER_AMBIENT_CREDENTIALS=deny), and Roles that let the plugins read the Kubernetes Secrets their configurations refer to. Give --driver, --name and --image once per plugin, in the same order.",
     )
     .requiredOption("-d, --driver <driver>", "a driver of the index (repeatable), e.g. s3", collect)
     .option(
@@ -110,12 +111,18 @@ function addManifests(program: Command): void {
     .option("--cpu-request <quantity>", "CPU request of each argo-server sidecar", "50m")
     .option("--memory-request <quantity>", "memory request of each argo-server sidecar", "96Mi")
     .option("--memory-limit <quantity>", "memory limit of each argo-server sidecar", "512Mi")
+    .addOption(
+      new Option(
+        "--workflow-ambient <allow|deny>",
+        "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS of workflow and GC pods, as the controller's executor.env (default: not written; the images allow them there; argo-server's sidecars get deny)",
+      ).choices(["allow", "deny"]),
+    )
     .addOption(indexOption())
     .addHelpText(
       "after",
       helpAfter(
         [
-          "Workflow pods get the plugin containers from Argo itself (only name and image are configurable), so the resources, security context and environment above apply to the argo-server sidecars; the images default to uid 8737 and ARTIFACT_DRIVER_SECRET_SOURCES=kubernetes anyway.",
+          "Workflow pods get the plugin containers from Argo itself (only name and image are configurable, and the executor's environment applies), so the resources, security context and environment above apply to the argo-server sidecars; the images default to uid 8737 and ARTIFACT_DRIVER_SECRET_SOURCES=kubernetes anyway, and allow ambient credentials only in the plugin containers Argo adds to workflow pods.",
         ],
         `Examples:
   artifact-client manifests --driver s3 --name s3-plugin \\
@@ -201,6 +208,7 @@ function manifestOptions(flags: ManifestsFlags): ManifestOptions {
     workflowServiceAccounts: accounts,
     secrets: flags.secret ?? [],
     connectionTimeoutSeconds: flags.connectionTimeout,
+    ...(flags.workflowAmbient ? { workflowAmbientCredentials: flags.workflowAmbient } : {}),
     resources: {
       cpuRequest: flags.cpuRequest,
       memoryRequest: flags.memoryRequest,

@@ -9,6 +9,7 @@ import {
   serverVolumeMounts,
   serverVolumes,
   sidecars,
+  workflowEnvironment,
   yaml,
 } from "./manifests.js";
 
@@ -60,6 +61,27 @@ function noSecretsNote(options: ManifestOptions): string[] {
     : [];
 }
 
+/** Where ambient credentials (an SDK's default chain, Workload Identity) are allowed, and how to change it. */
+function ambientNote(options: ManifestOptions): string[] {
+  const setting = options.workflowAmbientCredentials;
+  return [
+    "",
+    "The argo-server sidecars refuse ambient credentials (ARTIFACT_DRIVER_AMBIENT_CREDENTIALS=deny:",
+    "there they would be argo-server's own identity).",
+    ...(setting === undefined
+      ? [
+          "In workflow and artifact GC pods the plugins allow them by default (they run as the",
+          "workflow's service account); --workflow-ambient deny writes an executor key",
+          "that refuses them there too.",
+        ]
+      : [
+          `The executor key sets ARTIFACT_DRIVER_AMBIENT_CREDENTIALS=${setting} for the plugin containers of`,
+          "workflow and artifact GC pods (Argo gives them the executor's environment); an executor",
+          "key of your own must be merged by hand.",
+        ]),
+  ];
+}
+
 function plainFiles(options: ManifestOptions): ManifestFile[] {
   const rbac = secretRbac(options, "all");
   const files: ManifestFile[] = [
@@ -74,6 +96,7 @@ function plainFiles(options: ManifestOptions): ManifestFile[] {
           "adds them to an existing ConfigMap and keeps its other keys; an `images` key of your own",
           "must be merged by hand. artifactDrivers registers each plugin for workflow pods and",
           "artifact GC; images gives the controller each image's entrypoint.",
+          ...ambientNote(options),
         ],
         controllerConfigMap(options),
       ),
@@ -177,6 +200,9 @@ function helmValues(options: ManifestOptions): ManifestFile[] {
       volumeMounts: serverVolumeMounts(options),
     },
     emissary: { images: parse(controllerData(options).images) as Record<string, unknown> },
+    ...(workflowEnvironment(options).length > 0
+      ? { executor: { env: workflowEnvironment(options) } }
+      : {}),
     ...(options.secrets.length > 0 ? { extraObjects: secretRbac(options, "all") } : {}),
   };
   const drivers = controllerData(options).artifactDrivers.trimEnd().split("\n");

@@ -28,16 +28,42 @@ export interface ManifestOptions {
   secrets: string[];
   connectionTimeoutSeconds?: number;
   resources: Resources;
+  /**
+   * ARTIFACT_DRIVER_AMBIENT_CREDENTIALS for the plugin containers of workflow
+   * and artifact GC pods, written into the controller's `executor.env`
+   * (Argo gives those containers the executor's environment); undefined
+   * keeps the images' default there (allow: they run as the workflow's
+   * service account) and writes no `executor` key.
+   */
+  workflowAmbientCredentials?: "allow" | "deny";
 }
 
 export type KubeObject = Record<string, unknown> & { kind: string; metadata: { name: string } };
 
-/** What the plugin container needs from its operator (see the README's plugin container environment). */
-export const OPERATOR_ENVIRONMENT = [
-  // Explicit although it is the default: env and file references would let
-  // workflow authors read argo-server's own environment and files.
-  { name: "ARTIFACT_DRIVER_SECRET_SOURCES", value: "kubernetes" },
-];
+/** What the argo-server sidecars need from their operator (see the README's security model). */
+export function operatorEnvironment(options: ManifestOptions): { name: string; value: string }[] {
+  return [
+    // Explicit although it is the default: env and file references would let
+    // workflow authors read argo-server's own environment and files.
+    { name: "ARTIFACT_DRIVER_SECRET_SOURCES", value: "kubernetes" },
+    // argo-server's service account may read every Secret of its namespace
+    // (Argo's own install grants it): only those the Roles below name, so
+    // that no workflow author can have another one sent to an endpoint of
+    // their choosing. Empty when --secret was not given: none.
+    { name: "ARTIFACT_DRIVER_SECRET_NAMES", value: [...options.secrets].sort().join(",") },
+    // Explicit although it is the default beside argo-server: an SDK's default
+    // chain there is argo-server's own identity (IRSA role, Workload Identity),
+    // which no workflow author may borrow.
+    { name: "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS", value: "deny" },
+  ];
+}
+
+/** The executor's environment that sets the switch in workflow pods (see ManifestOptions). */
+export function workflowEnvironment(options: ManifestOptions): { name: string; value: string }[] {
+  return options.workflowAmbientCredentials === undefined
+    ? []
+    : [{ name: "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS", value: options.workflowAmbientCredentials }];
+}
 
 /** Argo's names (workflow/common and ArtifactPluginName in Argo's API). */
 export const socketDir = (name: string) => `/tmp/artifact-plugins/${name}`;
@@ -54,6 +80,7 @@ export const SECRET_ROLE = "artifact-plugin-secrets";
 export function controllerData(options: ManifestOptions): {
   artifactDrivers: string;
   images: string;
+  executor?: string;
 } {
   const drivers = options.plugins.map((plugin) => ({
     name: plugin.name,
@@ -67,7 +94,12 @@ export function controllerData(options: ManifestOptions): {
   const images = Object.fromEntries(
     options.plugins.map((plugin) => [plugin.image, { entrypoint: plugin.driver.image.entrypoint }]),
   );
-  return { artifactDrivers: yaml(drivers), images: yaml(images) };
+  const env = workflowEnvironment(options);
+  return {
+    artifactDrivers: yaml(drivers),
+    images: yaml(images),
+    ...(env.length > 0 ? { executor: yaml({ env }) } : {}),
+  };
 }
 
 export function controllerConfigMap(options: ManifestOptions, withNamespace = true): KubeObject {
@@ -87,7 +119,7 @@ export function sidecars(options: ManifestOptions): Record<string, unknown>[] {
     imagePullPolicy: "IfNotPresent",
     // The image's entrypoint stays; Argo's contract is one argument, the socket path.
     args: [socketPath(plugin.name)],
-    env: OPERATOR_ENVIRONMENT,
+    env: operatorEnvironment(options),
     resources: {
       requests: { cpu: options.resources.cpuRequest, memory: options.resources.memoryRequest },
       limits: { memory: options.resources.memoryLimit },

@@ -136,6 +136,41 @@ export function secretScenarios(kit: Kit): void {
     );
 
     scenario(
+      "a Secret the operator did not list in ARTIFACT_DRIVER_SECRET_NAMES is refused without asking the API",
+      [],
+      async () => {
+        // What the argo-server sidecar gets from the manifests: only the Secrets of its Roles.
+        const listed = await kit.startPlugin("secret-names", {
+          ...api.env,
+          ARTIFACT_DRIVER_SECRET_SOURCES: "kubernetes",
+          ARTIFACT_DRIVER_SECRET_NAMES: SECRET,
+        });
+        try {
+          const before = api.requests.length;
+          const message = await expectFailure(
+            listed
+              .client(await secrets.configuration(refsTo("not-for-you")))
+              .isDirectory(key("secrets/unlisted")),
+            key("secrets/unlisted"),
+            /"not-for-you".*is refused: .*ARTIFACT_DRIVER_SECRET_NAMES \(artifact-credentials\).*\[invalid-config\]/,
+          );
+          expect(api.requests.slice(before).some((path) => path.endsWith("/not-for-you"))).toBe(
+            false,
+          );
+          expectNoSecret(message);
+          // The listed one still works there.
+          const source = join(kit.work, "listed-secret.txt");
+          await writeFile(source, "listed\n");
+          await listed
+            .client(await secrets.configuration(refsTo(SECRET)))
+            .save(key("secrets/listed.txt"), source);
+        } finally {
+          expect(await listed.stop()).toBe(0);
+        }
+      },
+    );
+
+    scenario(
       "a Secret the service account may not read is a clear permission error",
       [],
       async () => {
