@@ -3,7 +3,7 @@
 # without emulation (--lists, and scripts/push-images.sh for a release, join
 # each pair in a manifest list):
 #
-#   docker/build.sh [--no-cache] [--lists] [--platforms amd64,arm64] [driver...]
+#   docker/build.sh [--no-cache] [--lists] [--reuse-bundles] [--platforms amd64,arm64] [driver...]
 #                                                     (default: every driver)
 #
 # 1. tools: podman (default; apt-installed when missing) or Docker buildx
@@ -12,6 +12,7 @@
 #    (docker/base/Dockerfile over docker/rootfs.sh's tar: pinned, verified .debs
 #    and Node; <key> hashes its inputs, so it is rebuilt only when they change)
 # 3. the drivers' TypeScript (turbo, cached) and one esbuild bundle per driver
+#    (--reuse-bundles: the last build's, docker/.cache/bundles/<driver>)
 # 4. drivers/<driver>/Dockerfile (COPY/ADD only) per architecture:
 #      localhost/argo-artifact-drivers/<driver>:<tag>-<arch>, and :<tag> for
 #      the machine's architecture (<tag>: DRIVER_TAG, default dev)
@@ -28,12 +29,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 no_cache=false
 lists=false
+reuse_bundles=false
 platforms=(amd64 arm64)
 drivers=()
 while [ $# -gt 0 ]; do
   case "$1" in
   --no-cache) no_cache=true ;;
   --lists) lists=true ;;
+  --reuse-bundles) reuse_bundles=true ;;
   --platforms)
     IFS=, read -r -a platforms <<<"${2:?--platforms needs a list, e.g. amd64,arm64}"
     shift
@@ -89,22 +92,29 @@ done
 find "$cache_dir/rootfs" -name '*.tar' -mmin +60 -delete 2>/dev/null || true
 for arch in "${platforms[@]}"; do [ -f "${rootfs[$arch]}" ] && touch "${rootfs[$arch]}"; done
 
-step "bundles: ${drivers[*]}"
-started=$(now_ms)
 cd "$repo_root"
-if [ ! -d node_modules/esbuild ]; then
-  note "installing the workspace's dependencies"
-  pnpm install --frozen-lockfile --prefer-offline --reporter=silent
+if $reuse_bundles; then
+  step "bundles: ${drivers[*]} (reused: docker/.cache/bundles)"
+  for driver in "${drivers[@]}"; do
+    [ -f "$cache_dir/bundles/$driver/main.mjs" ] || die "no bundle of $driver to reuse; run docker/build.sh without --reuse-bundles"
+  done
+else
+  step "bundles: ${drivers[*]}"
+  started=$(now_ms)
+  if [ ! -d node_modules/esbuild ]; then
+    note "installing the workspace's dependencies"
+    pnpm install --frozen-lockfile --prefer-offline --reporter=silent
+  fi
+  filters=()
+  for driver in "${drivers[@]}"; do filters+=("--filter=./drivers/$driver"); done
+  if ! pnpm exec turbo run build "${filters[@]}" --output-logs=errors-only >"$cache_dir/turbo.log" 2>&1; then
+    cat "$cache_dir/turbo.log" >&2
+    die "the TypeScript build failed"
+  fi
+  grep -E '^ *(Tasks|Cached):' "$cache_dir/turbo.log" | sed 's/^ */    turbo /' || true
+  node "$docker_dir/bundle.mjs" "${drivers[@]}" | sed 's/^/    /'
+  timing app "typescript (turbo) + bundles: $(seconds_since "$started") s"
 fi
-filters=()
-for driver in "${drivers[@]}"; do filters+=("--filter=./drivers/$driver"); done
-if ! pnpm exec turbo run build "${filters[@]}" --output-logs=errors-only >"$cache_dir/turbo.log" 2>&1; then
-  cat "$cache_dir/turbo.log" >&2
-  die "the TypeScript build failed"
-fi
-grep -E '^ *(Tasks|Cached):' "$cache_dir/turbo.log" | sed 's/^ */    turbo /' || true
-node "$docker_dir/bundle.mjs" "${drivers[@]}" | sed 's/^/    /'
-timing app "typescript (turbo) + bundles: $(seconds_since "$started") s"
 
 step "driver images: ${platforms[*]}"
 revision=${IMAGE_REVISION:-$(git -C "$repo_root" rev-parse HEAD 2>/dev/null || echo unknown)}
