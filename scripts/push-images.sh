@@ -3,7 +3,7 @@
 # manifest list per driver with its linux/amd64 and linux/arm64 images:
 #
 #   scripts/push-images.sh <registry/namespace> [extra-tag...]
-#     -> <registry/namespace>/argo-artifact-driver-<driver>:<DRIVER_TAG> and :<extra-tag>
+#     -> <registry/namespace>/argo-artifact-drivers/<driver>:<DRIVER_TAG> and :<extra-tag>
 #   scripts/push-images.sh oci:<dir> [extra-tag...]      (a dry run into an OCI layout)
 #
 # Every driver but local (UNPUBLISHED_DRIVERS, a grep pattern). Log in first
@@ -23,8 +23,16 @@ ensure_podman >&2
 mapfile -t drivers < <(all_drivers | grep -vx "${UNPUBLISHED_DRIVERS:-local}")
 [[ $destination == oci:* ]] && mkdir -p "${destination#oci:}"
 for driver in "${drivers[@]}"; do
-  repository="$destination/argo-artifact-driver-$driver"
-  target() { if [[ $destination == oci:* ]]; then echo "$repository-$1"; else echo "docker://$repository:$1"; fi; }
+  # The names the driver index and the README use: argo-artifact-drivers/<driver>.
+  repository="$destination/argo-artifact-drivers/$driver"
+  target() {
+    if [[ $destination == oci:* ]]; then
+      mkdir -p "$(dirname "${repository#oci:}")"
+      echo "$repository-$1"
+    else
+      echo "docker://$repository:$1"
+    fi
+  }
   digest=$(push_driver_list "$driver" "$(target "$DRIVER_TAG")")
   for tag in "${extra_tags[@]}"; do
     [ "$(push_driver_list "$driver" "$(target "$tag")")" = "$digest" ] ||
