@@ -366,3 +366,54 @@ describe("ambient credentials (the container's own identity)", () => {
     expect(result.stderr).toMatch(/Allowed choices are allow, deny/);
   });
 });
+
+describe("OpenTelemetry export (--otel-endpoint)", () => {
+  const args = ["--driver", "s3", "--image", image("s3"), "--secret", "storage-credentials"];
+  const endpoint = "http://otel-collector.observability:4318";
+  const otel = [
+    { name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: endpoint },
+    { name: "OTEL_EXPORTER_OTLP_PROTOCOL", value: "http/protobuf" },
+  ];
+
+  test("sets the endpoint in the executor's environment and on the argo-server sidecars", async () => {
+    const folder = join(scratch, "otel");
+    const flags = ["--otel-endpoint", endpoint, "--otel-protocol", "http/protobuf"];
+    expect((await manifests([...args, ...flags, "--output", folder])).code).toBe(0);
+    const configMap = parse(
+      await readFile(join(folder, "workflow-controller-configmap.yaml"), "utf8"),
+    );
+    expect(parse(configMap.data.executor)).toEqual({ env: otel });
+    expect(await readFile(join(folder, "workflow-controller-configmap.yaml"), "utf8")).toContain(
+      `OTEL_EXPORTER_OTLP_ENDPOINT=${endpoint}`,
+    );
+    const patch = parse(await readFile(join(folder, "argo-server-patch.yaml"), "utf8"));
+    const sidecar = patch.spec.template.spec.containers.find(
+      (container: { name: string }) => container.name === "artifact-plugin-s3",
+    );
+    expect(sidecar.env).toEqual(expect.arrayContaining(otel));
+    const { report } = await checkManifests(["--base", ARGO_SERVER, ...(await files(folder))]);
+    expect(report.problems).toEqual([]);
+  });
+
+  test("writes nothing of it without --otel-endpoint", async () => {
+    const folder = join(scratch, "otel-off");
+    expect((await manifests([...args, "--output", folder])).code).toBe(0);
+    const written = (
+      await Promise.all((await files(folder)).map((f) => readFile(f, "utf8")))
+    ).join();
+    expect(written).not.toContain("OTEL_");
+  });
+
+  test.each([
+    [["--otel-endpoint", "otel-collector:4317"], /expected the collector's URL/],
+    [["--otel-protocol", "grpc"], /--otel-protocol needs --otel-endpoint/],
+    [
+      ["--otel-endpoint", endpoint, "--otel-protocol", "udp"],
+      /Allowed choices are grpc, http\/protobuf/,
+    ],
+  ])("refuses %j", async (flags, message) => {
+    const result = await manifests([...args, ...flags]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+});

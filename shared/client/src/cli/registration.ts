@@ -52,6 +52,8 @@ interface ManifestsFlags {
   memoryRequest: string;
   memoryLimit: string;
   workflowAmbient?: "allow" | "deny";
+  otelEndpoint?: string;
+  otelProtocol?: "grpc" | "http/protobuf";
   index?: string;
 }
 
@@ -116,6 +118,17 @@ function addManifests(program: Command): void {
         "--workflow-ambient <allow|deny>",
         "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS of workflow and GC pods, as the controller's executor.env (default: not written; the images allow them there; argo-server's sidecars get deny)",
       ).choices(["allow", "deny"]),
+    )
+    .option(
+      "--otel-endpoint <url>",
+      "OTEL_EXPORTER_OTLP_ENDPOINT of every plugin container, for OpenTelemetry traces and metrics: workflow and GC pods through the controller's executor.env (Argo's executor exports there too), and the argo-server sidecars (default: none, telemetry off)",
+      otlpEndpoint,
+    )
+    .addOption(
+      new Option(
+        "--otel-protocol <protocol>",
+        "OTEL_EXPORTER_OTLP_PROTOCOL beside --otel-endpoint (the plugins' default: grpc)",
+      ).choices(["grpc", "http/protobuf"]),
     )
     .addOption(indexOption())
     .addHelpText(
@@ -191,6 +204,9 @@ function manifestOptions(flags: ManifestsFlags): ManifestOptions {
   const twice = names.find((name, position) => names.indexOf(name) !== position);
   if (twice)
     throw new UsageError(`two plugins are named "${twice}": give each --driver its own --name`);
+  if (flags.otelProtocol && !flags.otelEndpoint) {
+    throw new UsageError("--otel-protocol needs --otel-endpoint, the collector's URL");
+  }
   const workflowNamespaces = flags.workflowNamespace ?? [flags.namespace];
   const accounts = (flags.serviceAccount ?? ["default"]).flatMap((account) => {
     const [namespace, name] = account.includes("/") ? account.split("/", 2) : [undefined, account];
@@ -209,12 +225,30 @@ function manifestOptions(flags: ManifestsFlags): ManifestOptions {
     secrets: flags.secret ?? [],
     connectionTimeoutSeconds: flags.connectionTimeout,
     ...(flags.workflowAmbient ? { workflowAmbientCredentials: flags.workflowAmbient } : {}),
+    ...(flags.otelEndpoint
+      ? {
+          telemetry: {
+            endpoint: flags.otelEndpoint,
+            ...(flags.otelProtocol ? { protocol: flags.otelProtocol } : {}),
+          },
+        }
+      : {}),
     resources: {
       cpuRequest: flags.cpuRequest,
       memoryRequest: flags.memoryRequest,
       memoryLimit: flags.memoryLimit,
     },
   };
+}
+
+function otlpEndpoint(value: string): string {
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (url?.protocol !== "http:" && url?.protocol !== "https:") {
+    throw new InvalidArgumentError(
+      "expected the collector's URL, e.g. http://otel-collector.observability:4317",
+    );
+  }
+  return value;
 }
 
 function positiveInteger(value: string): number {

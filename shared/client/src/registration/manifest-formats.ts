@@ -82,6 +82,17 @@ function ambientNote(options: ManifestOptions): string[] {
   ];
 }
 
+/** Where --otel-endpoint went (see docs/observability.md). */
+function telemetryNote(options: ManifestOptions): string[] {
+  if (options.telemetry === undefined) return [];
+  return [
+    "",
+    `The executor key also sets OTEL_EXPORTER_OTLP_ENDPOINT=${options.telemetry.endpoint}: the plugin`,
+    "containers of workflow and artifact GC pods (and Argo's executor itself) export traces and",
+    "metrics there; the argo-server sidecars get the same variables.",
+  ];
+}
+
 function plainFiles(options: ManifestOptions): ManifestFile[] {
   const rbac = secretRbac(options, "all");
   const files: ManifestFile[] = [
@@ -97,6 +108,7 @@ function plainFiles(options: ManifestOptions): ManifestFile[] {
           "must be merged by hand. artifactDrivers registers each plugin for workflow pods and",
           "artifact GC; images gives the controller each image's entrypoint.",
           ...ambientNote(options),
+          ...telemetryNote(options),
         ],
         controllerConfigMap(options),
       ),

@@ -36,6 +36,13 @@ export interface ManifestOptions {
    * service account) and writes no `executor` key.
    */
   workflowAmbientCredentials?: "allow" | "deny";
+  /**
+   * OpenTelemetry export of every plugin container (docs/observability.md):
+   * in workflow and artifact GC pods through the controller's `executor.env`
+   * (Argo's executor reads the same variables and exports its own traces
+   * there too), and on the argo-server sidecars; undefined: off.
+   */
+  telemetry?: { endpoint: string; protocol?: "grpc" | "http/protobuf" };
 }
 
 export type KubeObject = Record<string, unknown> & { kind: string; metadata: { name: string } };
@@ -55,14 +62,35 @@ export function operatorEnvironment(options: ManifestOptions): { name: string; v
     // chain there is argo-server's own identity (IRSA role, Workload Identity),
     // which no workflow author may borrow.
     { name: "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS", value: "deny" },
+    ...telemetryEnvironment(options),
   ];
 }
 
 /** The executor's environment that sets the switch in workflow pods (see ManifestOptions). */
 export function workflowEnvironment(options: ManifestOptions): { name: string; value: string }[] {
-  return options.workflowAmbientCredentials === undefined
-    ? []
-    : [{ name: "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS", value: options.workflowAmbientCredentials }];
+  return [
+    ...(options.workflowAmbientCredentials === undefined
+      ? []
+      : [
+          {
+            name: "ARTIFACT_DRIVER_AMBIENT_CREDENTIALS",
+            value: options.workflowAmbientCredentials,
+          },
+        ]),
+    ...telemetryEnvironment(options),
+  ];
+}
+
+/** The OTLP endpoint (and protocol) the plugins export traces and metrics to, if any. */
+export function telemetryEnvironment(options: ManifestOptions): { name: string; value: string }[] {
+  const { telemetry } = options;
+  if (telemetry === undefined) return [];
+  return [
+    { name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: telemetry.endpoint },
+    ...(telemetry.protocol === undefined
+      ? []
+      : [{ name: "OTEL_EXPORTER_OTLP_PROTOCOL", value: telemetry.protocol }]),
+  ];
 }
 
 /** Argo's names (workflow/common and ArtifactPluginName in Argo's API). */
