@@ -28,6 +28,8 @@ step "installing test backends and tools"
 # Go first: the interop tests, the manifests checker and some backends' tools
 # (Toxiproxy for the Azure tests) are Go programs.
 source scripts/go-toolchain.sh
+# Toxiproxy, the fault proxy the conformance kit puts before every backend.
+bash shared/conformance/setup-toxiproxy.sh
 for setup in drivers/*/test/setup-backend.sh; do
   echo "-- $setup"
   bash "$setup"
@@ -44,6 +46,8 @@ pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=
 for report in shared/*/.test-results/vitest.json drivers/*/.test-results/vitest.json; do
   [ -f "$report" ] && cp "$report" "$results/vitest-$(basename "$(dirname "$(dirname "$report")")").json"
 done
+# The conformance kit's hardening results, one file per driver.
+cp drivers/*/.test-results/hardening-*.json "$results/" 2>/dev/null || true
 
 # Each driver's conformance run includes shared/interop-go's per-driver tests
 # (Argo's own client); these are the rest: wrong servers must be caught,
@@ -60,8 +64,9 @@ bash docker/build.sh
 bash docker/test.sh 2>&1 | tee "$results/containers.txt" || containers_failed=1
 
 step "done"
+node scripts/hardening-table.mjs "$results" || hardening_failed=1
 node scripts/summarize-tests.mjs "$results" || counted_failures=1
-if [ -n "${ts_failed:-}${go_failed:-}${containers_failed:-}${counted_failures:-}" ]; then
-  echo "some tests failed (TypeScript: ${ts_failed:-0}, Go: ${go_failed:-0}, containers: ${containers_failed:-0})" >&2
+if [ -n "${ts_failed:-}${go_failed:-}${containers_failed:-}${counted_failures:-}${hardening_failed:-}" ]; then
+  echo "some tests failed (TypeScript: ${ts_failed:-0}, Go: ${go_failed:-0}, containers: ${containers_failed:-0}, hardening: ${hardening_failed:-0})" >&2
   exit 1
 fi

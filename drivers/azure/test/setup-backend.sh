@@ -3,14 +3,13 @@
 # - Azurite, the Azure Storage emulator, pinned as an exact devDependency of
 #   this package (3.35.0: 3.37.0 stages blocks about 4x slower), so the
 #   workspace install brings it; this only checks that it is there.
-# - Toxiproxy (Shopify's TCP fault proxy), built from its Go module into a
-#   cache folder, for the test of a download whose connection is cut mid-body.
+# - Toxiproxy (Shopify's TCP fault proxy), through the conformance kit's
+#   setup-toxiproxy.sh, for the test of a download whose connection is cut mid-body.
 # Prints the toxiproxy-server path, then the Azurite blob server's main.js on
 # the last line.
 set -euo pipefail
 
 AZURITE_VERSION=3.35.0
-TOXIPROXY_VERSION=v2.12.0
 here=$(cd "$(dirname "$0")" && pwd)
 package=$(dirname "$here")
 repo_root=$(cd "$package/../.." && pwd)
@@ -22,18 +21,8 @@ if [ "$installed" != "$AZURITE_VERSION" ]; then
   exit 1
 fi
 
-dir="${ARGO_ARTIFACT_DRIVERS_CACHE:-$HOME/.cache/argo-artifact-drivers}/toxiproxy-$TOXIPROXY_VERSION"
-toxiproxy="$dir/toxiproxy-server"
-if [ ! -x "$toxiproxy" ]; then
-  # shellcheck source=/dev/null
-  source "$repo_root/scripts/toolchain.sh"
-  # shellcheck source=/dev/null
-  source "$repo_root/scripts/go-toolchain.sh"
-  echo "setup-backend: building toxiproxy $TOXIPROXY_VERSION into $dir" >&2
-  mkdir -p "$dir"
-  GOBIN="$dir" GOFLAGS=-mod=mod go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" >&2
-  mv "$dir/server" "$toxiproxy"
-fi
+# Toxiproxy is shared with the conformance kit's network-fault scenarios.
+toxiproxy=$(bash "$repo_root/shared/conformance/setup-toxiproxy.sh" | tail -n 1)
 
 echo "$toxiproxy"
 echo "$azurite/dist/src/blob/main.js"

@@ -4,6 +4,8 @@ import { createBucket } from "./backend.js";
 import { configuration, entrypoint, generateServiceAccountKey } from "./plugin.js";
 
 const MiB = 1024 * 1024;
+/** `url` with its host:port replaced by the fault proxy's `address`. */
+const via = (url: string, address: string) => url.replace(new URL(url).host, address);
 
 describeConformance({
   driver: "gcs",
@@ -13,6 +15,16 @@ describeConformance({
     // Small listing pages: the emulator answers in one page unless asked, and
     // every listing the kit makes should span several.
     return configuration({ bucket: "conformance", listPageSize: 50 });
+  },
+  // fake-gcs-server through the kit's Toxiproxy, for the network-fault cases.
+  network: {
+    upstream: new URL(inject("endpoint")).host,
+    configuration: (address) =>
+      configuration({
+        bucket: "conformance",
+        listPageSize: 50,
+        endpoint: via(inject("endpoint"), address),
+      }),
   },
   // Over 100 MiB and over resumableThreshold: a resumable upload, in one request.
   largeFileBytes: 110 * MiB,

@@ -12,4 +12,5 @@ describeConformance({
     const { root } = inject("backend");
     return `root: ${await mkdtemp(join(root, "conformance-"))}`;
   },
+  network: { notApplicable: "a local folder: no network between the driver and its storage" },
 });

@@ -6,6 +6,8 @@ import { credentials } from "@grpc/grpc-js";
 export interface StreamedFrames {
   dataFrames: number;
   maxFrameBytes: number;
+  /** The smallest data frame but the last (which holds what is left); Infinity with one frame. */
+  minFrameBytesButLast: number;
   bytes: number;
   sha256: string;
   error: string;
@@ -27,10 +29,12 @@ export async function openStreamFrames(
   const result: StreamedFrames = {
     dataFrames: 0,
     maxFrameBytes: 0,
+    minFrameBytesButLast: Number.POSITIVE_INFINITY,
     bytes: 0,
     sha256: "",
     error: "",
   };
+  let previous = 0;
   try {
     const call = client.openStream(
       OpenStreamRequest.fromPartial({
@@ -43,6 +47,9 @@ export async function openStreamFrames(
         break;
       }
       if (frame.data.length > 0) {
+        if (previous > 0)
+          result.minFrameBytesButLast = Math.min(result.minFrameBytesButLast, previous);
+        previous = frame.data.length;
         result.dataFrames++;
         result.maxFrameBytes = Math.max(result.maxFrameBytes, frame.data.length);
         result.bytes += frame.data.length;

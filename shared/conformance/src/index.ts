@@ -3,8 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ArtifactClient } from "@argo-artifact-drivers/client";
-import { afterAll, beforeAll, describe } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeRandomFile } from "./files.js";
+import { HardeningRecord } from "./hardening.js";
 import {
   type ConformanceOptions,
   type Kit,
@@ -14,12 +15,16 @@ import {
   scenarioRegistrar,
 } from "./kit.js";
 import { PluginProcess } from "./plugin-process.js";
+import { badInputScenarios } from "./scenarios/bad-inputs.js";
 import { edgeCaseScenarios } from "./scenarios/edge-cases.js";
 import { failureScenarios } from "./scenarios/failures.js";
 import { listingScenarios } from "./scenarios/listing.js";
+import { loadScenarios } from "./scenarios/load.js";
+import { networkFaultScenarios } from "./scenarios/network-faults.js";
 import { processScenarios } from "./scenarios/process.js";
 import { requestScenarios } from "./scenarios/requests.js";
 import { secretScenarios } from "./scenarios/secrets.js";
+import { shutdownScenarios } from "./scenarios/shutdown.js";
 import { streamScenarios } from "./scenarios/streams.js";
 import { transferScenarios } from "./scenarios/transfers.js";
 
@@ -29,7 +34,8 @@ export {
   type ThroughputBenchmark,
 } from "./bench.js";
 export { sha256File, treeDigest, writeRandomFile, writeTree } from "./files.js";
-export type { Capability, ConformanceOptions } from "./kit.js";
+export type { HardeningReport } from "./hardening.js";
+export type { Capability, ConformanceOptions, NetworkRoute } from "./kit.js";
 export { type KubernetesStandIn, startKubernetesStandIn } from "./kubernetes-stand-in.js";
 export { PluginProcess } from "./plugin-process.js";
 export {
@@ -61,6 +67,26 @@ export function describeConformance(options: ConformanceOptions): void {
     largeFile: "",
     key: (name) => `conformance-${run}/${name}`,
     scenario: scenarioRegistrar(options),
+    hardening: new HardeningRecord(options.driver),
+    hardeningCase: (table, title, body, timeoutMs = SCENARIO_TIMEOUT_MS) => {
+      const known = options.knownIssues?.[table];
+      const run = async () => {
+        try {
+          kit.hardening.record(table, await body());
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          const shown = message.split("\n")[0]?.slice(0, 160);
+          kit.hardening.record(
+            table,
+            known ? `KNOWN ISSUE (${known}): ${shown}` : `FAILED: ${shown}`,
+            false,
+          );
+          throw error;
+        }
+      };
+      if (known) it.fails(`[hardening: ${table}] ${title} [known issue: ${known}]`, run, timeoutMs);
+      else it(`[hardening: ${table}] ${title}`, run, timeoutMs);
+    },
     // Short socket paths: a Unix socket path must fit in 108 bytes.
     startPlugin: (name, env) =>
       PluginProcess.start(options.entrypoint, join(kit.work, "sockets", name, "socket"), {
@@ -74,6 +100,10 @@ export function describeConformance(options: ConformanceOptions): void {
     beforeAll(async () => {
       kit.work = await mkdtemp(join(tmpdir(), "conf-"));
       kit.configuration = await options.configuration();
+      kit.hardening.canariesOf(kit.configuration, { ...process.env, ...options.env });
+      for (const value of Object.values(options.kubernetesSecrets?.values ?? {})) {
+        kit.hardening.canary(value);
+      }
       kit.plugin = await kit.startPlugin("main");
       kit.client = kit.plugin.client(kit.configuration);
       kit.largeFile = join(kit.work, "large.bin");
@@ -83,6 +113,7 @@ export function describeConformance(options: ConformanceOptions): void {
     afterAll(async () => {
       kit.client?.close();
       await kit.plugin?.stop();
+      await kit.hardening.write(resultsFolder(), pluginLogs());
       await rm(kit.work, { recursive: true, force: true });
     }, SCENARIO_TIMEOUT_MS);
 
@@ -94,5 +125,27 @@ export function describeConformance(options: ConformanceOptions): void {
     failureScenarios(kit);
     secretScenarios(kit);
     processScenarios(kit);
+    describe("hardening", () => {
+      networkFaultScenarios(kit);
+      shutdownScenarios(kit);
+      badInputScenarios(kit);
+      loadScenarios(kit);
+      // Last: every plugin of the run so far, and every error the kit received.
+      it("[hardening: secret hits] no secret value in any plugin log line or error message", async () => {
+        const report = await kit.hardening.write(resultsFolder(), pluginLogs());
+        expect(report.secrets.canaries).toBeGreaterThan(0);
+        expect(report.secrets.hits).toEqual([]);
+      });
+    });
   });
+}
+
+/** Where the hardening table's file goes: the package's .test-results, which scripts/test.sh collects. */
+function resultsFolder(): string {
+  return process.env.CONFORMANCE_RESULTS_DIR ?? join(process.cwd(), ".test-results");
+}
+
+/** The log lines of every plugin this test file started, by socket path. */
+function pluginLogs(): Map<string, string[]> {
+  return new Map(PluginProcess.started.map((plugin) => [plugin.socketPath, plugin.logs]));
 }

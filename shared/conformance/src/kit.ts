@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { ArtifactClient } from "@argo-artifact-drivers/client";
 import { expect, it } from "vitest";
 import { sha256File } from "./files.js";
+import { type HardeningRecord, observedMessages } from "./hardening.js";
 import type { PluginProcess } from "./plugin-process.js";
 
 /** What a driver may declare it cannot do; the kit then reports the scenario as not run, with the reason. */
@@ -12,6 +13,20 @@ export type Capability =
   | "empty-files"
   /** Keys with spaces, unicode, `%`, `#`, `+`. */
   | "special-characters";
+
+/** How the kit routes a driver's backend through its fault proxy (Toxiproxy). */
+export interface NetworkRoute {
+  /** host:port where the backend listens (TCP). */
+  upstream: string;
+  /** A configuration like `configuration`'s, reaching the backend at `address` (host:port) instead. */
+  configuration: (address: string) => string | Promise<string>;
+  /**
+   * The configuration field (seconds) after which the driver drops a
+   * connection that went silent; without one, a stalled call ends when the
+   * client gives up (as argo-server's request does).
+   */
+  silenceTimeoutField?: string;
+}
 
 export interface ConformanceOptions {
   /** The driver's name, shown in test titles. */
@@ -33,6 +48,18 @@ export interface ConformanceOptions {
    * serves `values` from a Kubernetes API stand-in and asks for a
    * configuration whose secret fields are the given `{name, key}` references.
    */
+  /**
+   * How to reach the backend through a TCP fault proxy, for the network-fault
+   * and SIGTERM-under-throttle cases; `{ notApplicable }` (e.g. a local
+   * folder) shows those cases as not run, with the reason, in the table.
+   */
+  network: NetworkRoute | { notApplicable: string };
+  /**
+   * Hardening cases this driver is known to fail, each with the reason: they
+   * run as expected failures (`it.fails`, so a fix makes them fail until the
+   * entry is removed) and show in the table as KNOWN ISSUE.
+   */
+  knownIssues?: Record<string, string>;
   kubernetesSecrets?: {
     /** Field name (as in the configuration) to its secret value. */
     values: Record<string, string>;
@@ -61,6 +88,18 @@ export interface Kit {
   scenario(title: string, needs: Capability[], body: () => Promise<void>, timeoutMs?: number): void;
   /** A second plugin process of the driver on its own socket. */
   startPlugin(name: string, env?: Record<string, string>): Promise<PluginProcess>;
+  /** This driver's row of the hardening table, and the secret canaries. */
+  readonly hardening: HardeningRecord;
+  /**
+   * A scenario that is also a hardening case: its body returns the outcome
+   * shown in the table (a failure is shown as FAILED with its message).
+   */
+  hardeningCase(
+    table: string,
+    title: string,
+    body: () => Promise<string>,
+    timeoutMs?: number,
+  ): void;
   /** Saves `source` at `key`, loads it to a fresh path and checks the bytes and that nothing else was left. */
   roundTrip(source: string, key: string): Promise<void>;
 }
@@ -122,6 +161,7 @@ export async function expectFailure(
     await call;
   } catch (error) {
     message = error instanceof Error ? error.message : String(error);
+    observedMessages.push(message);
   }
   expect(message, "the call should have failed").toBeDefined();
   expect(message).toMatch(pattern);

@@ -6,6 +6,8 @@ import { ArtifactClient } from "@argo-artifact-drivers/client";
 
 /** A driver's real entrypoint running as a child process on a socket, as Argo runs it. */
 export class PluginProcess {
+  /** Every plugin started in this test file, for the check that no log line shows a secret. */
+  static readonly started: PluginProcess[] = [];
   readonly logs: string[] = [];
   private exitCode: number | null | undefined;
   private readonly exited: Promise<number | null>;
@@ -14,6 +16,7 @@ export class PluginProcess {
     readonly child: ChildProcess,
     readonly socketPath: string,
   ) {
+    PluginProcess.started.push(this);
     child.stderr?.setEncoding("utf8");
     let partial = "";
     child.stderr?.on("data", (text: string) => {
@@ -70,6 +73,16 @@ export class PluginProcess {
     const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
     if (!match?.[1]) throw new Error("VmHWM not found in /proc status");
     return Number(match[1]) * 1024;
+  }
+
+  /** Waits for the exit code without sending a signal (after one was sent). */
+  async waitForExit(timeoutMs = 15_000): Promise<number | null> {
+    if (this.exitCode !== undefined) return this.exitCode;
+    const timer = sleep(timeoutMs).then(() => {
+      this.child.kill("SIGKILL");
+      throw new Error(`the plugin did not exit within ${timeoutMs} ms`);
+    });
+    return Promise.race([this.exited, timer]);
   }
 
   /** Sends `signal` and waits for the exit code. */

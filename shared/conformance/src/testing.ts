@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ArtifactClient } from "@argo-artifact-drivers/client";
+import { observedMessages } from "./hardening.js";
 import { PluginProcess } from "./plugin-process.js";
 
 /**
@@ -62,7 +63,9 @@ export async function failureMessage(call: Promise<unknown>): Promise<string> {
   try {
     await call;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    const message = error instanceof Error ? error.message : String(error);
+    observedMessages.push(message);
+    return message;
   }
   throw new Error("the call should have failed");
 }

@@ -1,16 +1,14 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { isTempName } from "@argo-artifact-drivers/core";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { BackendView, driverModule } from "../backend.js";
+import { BackendView } from "../backend.js";
 import type { CallRecord, FaultPlan } from "../faults.js";
+import { startFaultyPlugin } from "../faulty-plugin.js";
 import { sha256File, treeDigest, writeTree } from "../files.js";
 import { expectFailure, type Kit } from "../kit.js";
-import { PluginProcess } from "../plugin-process.js";
 
-const FAULT_MAIN = fileURLToPath(new URL("../fault-main.js", import.meta.url));
 /** How long the backend is watched after a failed call for writes that should have stopped. */
 const WATCH_MS = 3000;
 /** The file of a 200-file tree that stalls in the second-signal scenario. */
@@ -25,26 +23,7 @@ export function failureScenarios(kit: Kit): void {
   const { key, scenario } = kit;
   let backend: BackendView;
 
-  /** The driver's plugin with `plan`'s faults; its adapter calls are recorded. */
-  async function faultyPlugin(name: string, plan: FaultPlan) {
-    const log = join(kit.work, `faults-${name}.jsonl`);
-    await writeFile(log, "");
-    const plugin = await PluginProcess.start(
-      FAULT_MAIN,
-      join(kit.work, "sockets", `faulty-${name}`, "socket"),
-      {
-        ...kit.options.env,
-        CONFORMANCE_DRIVER_MODULE: driverModule(kit.options),
-        CONFORMANCE_FAULTS: JSON.stringify({ ...plan, log }),
-      },
-    );
-    const records = async () =>
-      (await readFile(log, "utf8"))
-        .split("\n")
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as CallRecord);
-    return { plugin, records };
-  }
+  const faultyPlugin = (name: string, plan: FaultPlan) => startFaultyPlugin(kit, name, plan);
 
   /** Every adapter call recorded had ended by `answeredAt`. */
   function expectSettledBefore(records: CallRecord[], answeredAt: number): void {
@@ -254,7 +233,10 @@ export function failureScenarios(kit: Kit): void {
   });
 }
 
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function waitFor(
+  condition: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);

@@ -1,5 +1,4 @@
 import { createReadStream, existsSync } from "node:fs";
-import { mkdtemp, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect } from "vitest";
 import { runArgoInterop } from "../argo-interop.js";
@@ -75,33 +74,6 @@ export function processScenarios(kit: Kit): void {
         await nested.stop();
       }
     });
-
-    scenario(
-      "SIGTERM lets a call in flight finish, removes the socket and exits 0",
-      [],
-      async () => {
-        const stopping = await kit.startPlugin("sigterm");
-        const fresh = stopping.client(kit.configuration);
-        try {
-          await fresh.save(key("sigterm/large.bin"), kit.largeFile);
-          const into = await mkdtemp(join(kit.work, "sigterm-"));
-          const target = join(into, "loaded.bin");
-          const loading = fresh.load(key("sigterm/large.bin"), target);
-          // In flight once the kit.plugin has started writing its temp file beside the target.
-          const deadline = Date.now() + 30_000;
-          while ((await readdir(into)).length === 0 && Date.now() < deadline) {
-            await new Promise((resolve) => setTimeout(resolve, 5));
-          }
-          const exitCode = await stopping.stop("SIGTERM");
-          await loading;
-          expect(exitCode).toBe(0);
-          expect(existsSync(stopping.socketPath)).toBe(false);
-          expect(await sha256File(target)).toBe(await sha256File(kit.largeFile));
-        } finally {
-          fresh.close();
-        }
-      },
-    );
 
     scenario(
       "peak memory does not grow with the artifact's size (streaming S vs 4S)",

@@ -34,7 +34,11 @@ await client.saveStream(process.env.KEY, forever());
       expect(result.error).toBe("");
       expect(result.sha256).toBe(await sha256File(kit.largeFile));
       expect(result.maxFrameBytes).toBeLessThanOrEqual(2 * MiB);
+      // Tiny frames would cost a message each: every frame but the last carries at least 1 KiB.
+      expect(result.dataFrames).toBeGreaterThan(1);
+      expect(result.minFrameBytesButLast).toBeGreaterThanOrEqual(1024);
       expect(result.dataFrames).toBeGreaterThanOrEqual(Math.floor(kit.largeFileBytes / (2 * MiB)));
+      expect(result.dataFrames).toBeLessThanOrEqual(Math.ceil(kit.largeFileBytes / 1024));
     });
 
     scenario("OpenStream of a missing key ends with an error naming the key", [], async () => {
