@@ -95,6 +95,25 @@ const backends = {
       stop,
     };
   },
+  async azure() {
+    const { backendPaths, DEV_ACCOUNT, DEV_KEY, startAzurite } = await import(
+      join(repo, "drivers/azure/test/backend.ts")
+    );
+    // Azurite keeps blobs in memory: the object, and blocks being staged.
+    const azurite = await startAzurite(backendPaths().azurite, {
+      memoryLimitMiB: Math.max(2048, 3 * Number(values.mib)),
+    });
+    return {
+      env: { ARTIFACT_DRIVER_SECRET_SOURCES: "env", BENCH_KEY: DEV_KEY },
+      configuration: [
+        `endpoint: ${azurite.url}`,
+        "container: bench",
+        "accountKeySecret: {env: BENCH_KEY}",
+      ].join("\n"),
+      baseline: { endpoint: azurite.url, account: DEV_ACCOUNT, key: DEV_KEY, container: "bench" },
+      stop: () => azurite.stop(),
+    };
+  },
   async local() {
     const root = mkdtempSync(join(tmpdir(), "bench-local-"));
     return {
