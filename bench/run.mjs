@@ -114,6 +114,21 @@ const backends = {
       stop: () => azurite.stop(),
     };
   },
+  async gcs() {
+    const { createBucket, fakeGcsServerPath, startFakeGcs } = await import(
+      join(repo, "drivers/gcs/test/backend.ts")
+    );
+    const emulator = await startFakeGcs(fakeGcsServerPath());
+    await createBucket(emulator.endpoint, "bench");
+    return {
+      env: {},
+      configuration: [`endpoint: ${emulator.endpoint}`, "bucket: bench", "anonymous: true"].join(
+        "\n",
+      ),
+      baseline: { endpoint: emulator.endpoint, bucket: "bench" },
+      stop: () => emulator.stop(),
+    };
+  },
   async local() {
     const root = mkdtempSync(join(tmpdir(), "bench-local-"));
     return {
