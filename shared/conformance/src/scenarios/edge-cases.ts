@@ -33,16 +33,18 @@ export function edgeCaseScenarios(kit: Kit): void {
         await writeFile(source, "a");
         await kit.client.save(`${folder}/a.txt`, source);
         let sending = true;
+        let listingsDuringUpload = 0;
+        // 20 MiB over about 2 s, then on in small pieces until four listings
+        // have been taken, however slow a loaded machine makes them.
         async function* slowly() {
-          for (let i = 0; i < 20; i++) {
-            yield Buffer.alloc(MiB, i);
+          for (let i = 0; i < 20 || (listingsDuringUpload < 4 && i < 1_000); i++) {
+            yield Buffer.alloc(i < 20 ? MiB : 16 * 1024, i % 256);
             await new Promise((resolve) => setTimeout(resolve, 100));
           }
           sending = false;
         }
         const upload = kit.client.saveStream(`${folder}/big.bin`, slowly());
         let backendShowedTemp = false;
-        let listingsDuringUpload = 0;
         while (sending) {
           // The upload may complete while a listing runs: then big.bin is whole and may be listed.
           const listed = await kit.client.list(folder);
