@@ -7,8 +7,8 @@ import {
   type EntryKind,
   type StorageAdapter,
   type WriteOptions,
+  writeCoalesced,
 } from "@argo-artifact-drivers/core";
-import { writeCoalesced } from "@argo-artifact-drivers/core/wire";
 import {
   CreateBucketCommand,
   DeleteObjectCommand,

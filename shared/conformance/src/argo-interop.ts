@@ -3,7 +3,7 @@ import { join } from "node:path";
 
 /** The Go tests of shared/interop-go that take a driver; the others (wrong servers, generated code) run once, from scripts/test.sh. */
 const PER_DRIVER_TESTS =
-  "^(TestArgoClient|TestSaveStream|TestSocketAppearsWhileArgoPolls|TestPluginReplacesStaleSocket)$";
+  "^(TestArgoClient|TestSaveStream|TestSocketAppearsWhileArgoPolls|TestPluginReplacesStaleSocket|TestTelemetry)$";
 
 export interface ArgoInteropRun {
   code: number | null;

@@ -32,3 +32,4 @@ export { type RunningServer, serve, startServer } from "./serve.js";
 export type { Storage } from "./storage.js";
 export { FRAME_BYTES, unlessAborted } from "./streams.js";
 export { isTempName } from "./temp-names.js";
+export { writeCoalesced } from "./wire.js";

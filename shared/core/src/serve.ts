@@ -169,9 +169,9 @@ export async function startServer(
   // Reflection (grpcurl list/describe) is not on Argo's path: it loads after
   // the service, since loading both at once delayed the first answered call
   // by 200-300 ms (bench/run.mjs, start -> first IsDirectory).
-  const reflection = loading.then(() => addReflection(server)).catch((error: unknown) =>
-    logger.warn({ err: error }, "gRPC reflection is unavailable"),
-  );
+  const reflection = loading
+    .then(() => addReflection(server))
+    .catch((error: unknown) => logger.warn({ err: error }, "gRPC reflection is unavailable"));
   await Promise.all([loading, reflection]);
 
   const grace = new AbortController();

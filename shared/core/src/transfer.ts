@@ -68,7 +68,9 @@ export async function loadTree(
           local(`cannot create the folder of "${target}"`),
         );
         await readObjectToFile(ctx, objectKey, target, signal);
-        result.bytes += (await stat(target)).size;
+        // Read the size first: `+=` across an await would lose parallel updates.
+        const { size } = await stat(target);
+        result.bytes += size;
         result.files++;
       },
       { signal: ctx.signal, concurrency: ctx.parallelism },

@@ -27,6 +27,7 @@ export function processScenarios(kit: Kit): void {
           "TestSaveStream",
           "TestSocketAppearsWhileArgoPolls",
           "TestPluginReplacesStaleSocket",
+          "TestTelemetry",
         ]) {
           expect(run.output).toContain(`--- PASS: ${test} `);
         }
