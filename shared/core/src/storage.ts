@@ -74,8 +74,8 @@ export class Storage {
     }
   }
 
-  read(key: string, options: CallOptions): Promise<Readable> {
-    return this.adapter.read(key, options);
+  async read(key: string, options: CallOptions): Promise<Readable> {
+    return unheardErrorsAllowed(await this.adapter.read(key, options));
   }
 
   /** Writes `body` at `key` so that a failure leaves nothing readable there. */
@@ -94,7 +94,7 @@ export class Storage {
 
   async readToFile(key: string, filePath: string, options: CallOptions): Promise<void> {
     if (this.adapter.readToFile) return this.adapter.readToFile(key, filePath, options);
-    const source = await this.adapter.read(key, options);
+    const source = unheardErrorsAllowed(await this.adapter.read(key, options));
     const file = await open(filePath, "w");
     try {
       await writeCoalesced(source, file, options.signal);
@@ -150,4 +150,15 @@ export class Storage {
         .catch(() => undefined);
     }
   }
+}
+
+/**
+ * An adapter's stream can fail before its reader is attached (a small body
+ * whose checksum is checked at its end, while the core is still opening the
+ * file). An 'error' event nobody listens to would end the whole process; the
+ * reader still gets the error, from the destroyed stream's state.
+ */
+function unheardErrorsAllowed(stream: Readable): Readable {
+  stream.on("error", () => undefined);
+  return stream;
 }

@@ -1,4 +1,7 @@
-import { Readable } from "node:stream";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { CallOptions, FolderEntry, StorageAdapter } from "../src/adapter.js";
 import { Storage } from "../src/storage.js";
@@ -127,6 +130,23 @@ describe("Storage", () => {
     await storage.write("d/file.txt", Readable.from(["second"]), options);
     expect([...data.keys()]).toEqual(["d/file.txt"]);
     expect(data.get("d/file.txt")).toBe("second");
+  });
+
+  it("an adapter stream that fails before its reader is attached fails the read, not the process", async () => {
+    const { adapter } = folderBackend({ "d/file.txt": "whole" });
+    // Fails while the core is still opening the local file, as a checksum checked at the end can.
+    adapter.read = async () => {
+      const body = new PassThrough();
+      queueMicrotask(() => body.destroy(new Error("checksum mismatch")));
+      return body;
+    };
+    const folder = await mkdtemp(join(tmpdir(), "storage-"));
+    await expect(
+      new Storage(adapter, 4).readToFile("d/file.txt", join(folder, "file.txt"), options),
+    ).rejects.toThrow("checksum mismatch");
+    const early = await new Storage(adapter, 4).read("d/file.txt", options);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await expect(early.toArray()).rejects.toThrow("checksum mismatch");
   });
 
   it("drops folder markers and refuses keys outside the prefix from flat listings", async () => {
