@@ -22,6 +22,13 @@ Environment:
   ARTIFACT_DRIVER_SECRET_SOURCES   secret references allowed in configurations:
                                    comma list of kubernetes, env, file
                                    (default: kubernetes)
+  ARTIFACT_DRIVER_SECRET_NAMES     the only Kubernetes Secrets configurations may
+                                   name: comma list (unset: any; empty: none)
+  ARTIFACT_DRIVER_AMBIENT_CREDENTIALS
+                                   allow or deny the container's own identity
+                                   (useSDKCreds, Application Default Credentials);
+                                   default: allow in Argo's workflow and GC pods,
+                                   deny elsewhere (beside argo-server)
   ARTIFACT_DRIVER_SHUTDOWN_GRACE_SECONDS
                                    how long calls in flight may finish after
                                    SIGTERM (default: 10)
