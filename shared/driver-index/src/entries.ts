@@ -9,7 +9,7 @@ import { type ExternalEntry, entrySchema, externalEntrySchema, type IndexEntry }
 const IMAGE_PREFIX = "argo-artifact-drivers";
 /** Artifact driver plugins arrived in Argo Workflows 4.0. */
 const ARGO_VERSIONS = ">=4.0";
-/** Node's npm packages per platform, as docker/build.sh names them, to Linux architectures. */
+/** Node's npm packages per platform, as docker/base/packages.lock names them, to Linux architectures. */
 const NODE_PLATFORMS: Record<string, "amd64" | "arm64" | "ppc64le" | "s390x"> = {
   x64: "amd64",
   arm64: "arm64",
@@ -96,21 +96,22 @@ function dockerEntrypoint(dockerfile: string, where: string): string[] {
 }
 
 function dockerUser(dockerfile: string, where: string): number {
-  const user = /^USER\s+(\d+)\s*$/m.exec(dockerfile)?.[1];
+  const user = /^USER\s+(\d+)(?::\d+)?\s*$/m.exec(dockerfile)?.[1];
   if (!user) throw new Error(`${where}/Dockerfile has no numeric USER`);
   return Number(user);
 }
 
-/** The architectures docker/build.sh builds Node for (it names npm's node-linux-<platform> packages). */
+/** The architectures the images are built for: those docker/base/packages.lock pins a Node for. */
 function imageArchitectures(root: string): IndexEntry["image"]["architectures"] {
-  const script = readFileSync(join(root, "docker/build.sh"), "utf8");
+  const lock = readFileSync(join(root, "docker/base/packages.lock"), "utf8");
   const found = new Set(
-    [...script.matchAll(/node-linux-([a-z0-9]+)/g)].flatMap((match) => {
+    [...lock.matchAll(/^npm node-linux-([a-z0-9]+) /gm)].flatMap((match) => {
       const architecture = NODE_PLATFORMS[match[1] ?? ""];
       return architecture ? [architecture] : [];
     }),
   );
-  if (found.size === 0) throw new Error("docker/build.sh names no node-linux-<platform> package");
+  if (found.size === 0)
+    throw new Error("docker/base/packages.lock pins no node-linux-<platform> package");
   return [...found].sort();
 }
 

@@ -23,7 +23,7 @@ test("index/drivers.json has an entry per driver package, in the published forma
       name: `argo-artifact-drivers/${entry.name}`,
       entrypoint: ["node", "/app/main.mjs"],
       user: 8737,
-      architectures: ["amd64"],
+      architectures: ["amd64", "arm64"],
     });
     expect(entry.argo.rpcs).toContain("SaveStream");
     expect(JSON.parse(await readFile(join(repoRoot, "index", entry.schema), "utf8"))).toEqual(
@@ -32,7 +32,7 @@ test("index/drivers.json has an entry per driver package, in the published forma
   }
 });
 
-/** A scratch repository with what the generator reads: driver packages' files, docker/build.sh, README. */
+/** A scratch repository with what the generator reads: driver packages' files, the image lock, README. */
 describe("pnpm index in a scratch repository", () => {
   let root: string;
 
@@ -44,8 +44,8 @@ describe("pnpm index in a scratch repository", () => {
         await cp(join(repoRoot, "drivers", driver, file), join(root, "drivers", driver, file));
       }
     }
-    await mkdir(join(root, "docker"));
-    await cp(join(repoRoot, "docker/build.sh"), join(root, "docker/build.sh"));
+    await mkdir(join(root, "docker/base"), { recursive: true });
+    await cp(join(repoRoot, "docker/base/packages.lock"), join(root, "docker/base/packages.lock"));
     // The repository's formatting; not a git repository, so no VCS integration.
     const biome = JSON.parse(await readFile(join(repoRoot, "biome.json"), "utf8"));
     await writeFile(
