@@ -32,6 +32,7 @@ export interface SftpAdapterOptions {
   basePath: string;
   hostKey: HostKeyPolicy;
   connectTimeoutMs: number;
+  silenceTimeoutMs: number;
   /** Close the SSH connection after this long without calls. */
   idleMs?: number;
 }
@@ -75,6 +76,7 @@ export class SftpAdapter implements StorageAdapter {
         },
         hostKey: options.hostKey,
         connectTimeoutMs: options.connectTimeoutMs,
+        silenceTimeoutMs: options.silenceTimeoutMs,
         logger: context.logger,
       },
       options.idleMs,

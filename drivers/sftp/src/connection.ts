@@ -13,6 +13,8 @@ export interface ConnectionOptions {
   privateKey: { text: string; passphrase: string | undefined } | undefined;
   hostKey: HostKeyPolicy;
   connectTimeoutMs: number;
+  /** A server silent this long (keepalives unanswered) has a broken connection. */
+  silenceTimeoutMs: number;
   logger: Logger;
 }
 
@@ -118,8 +120,11 @@ export async function connect(options: ConnectionOptions): Promise<Session> {
     port,
     username,
     readyTimeout: options.connectTimeoutMs,
-    keepaliveInterval: 15_000,
-    keepaliveCountMax: 3,
+    // ssh2 pings only a silent server, and ends the connection (failing every
+    // request still waiting, so the core retries on a new one) after the
+    // third unanswered ping: silence is noticed within about silenceTimeoutMs.
+    keepaliveInterval: Math.max(250, Math.round(options.silenceTimeoutMs / 3)),
+    keepaliveCountMax: 2,
     hostVerifier: (key: Buffer) => {
       hostKeyRefusal = options.hostKey.refusal(key);
       return hostKeyRefusal === undefined;

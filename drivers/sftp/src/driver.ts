@@ -49,6 +49,14 @@ export const driver = defineDriver({
       .max(300)
       .default(10)
       .describe("How long to wait for the TCP connection and for the SSH handshake and login"),
+    timeoutSeconds: z
+      .number()
+      .min(1)
+      .max(3600)
+      .default(30)
+      .describe(
+        "How long the server may stay silent (no answer, not even to SSH keepalives) before the connection counts as broken and the call is retried on a new one",
+      ),
   },
   async createAdapter(config, ctx) {
     const where = `sftp://${config.username}@${config.host}:${config.port}`;
@@ -120,6 +128,7 @@ export const driver = defineDriver({
         basePath: config.basePath,
         hostKey,
         connectTimeoutMs: config.connectTimeoutSeconds * 1000,
+        silenceTimeoutMs: config.timeoutSeconds * 1000,
       },
       ctx,
     );

@@ -127,6 +127,7 @@ describe("moving an upload onto its key", () => {
         insecure: false,
       }),
       connectTimeoutMs: 5_000,
+      silenceTimeoutMs: 30_000,
       logger: recordingLogger([]),
     });
   }

@@ -55,6 +55,7 @@ export async function openAdapter(
             insecure: false,
           }),
           connectTimeoutMs: 5_000,
+          silenceTimeoutMs: 30_000,
           idleMs: options.idleMs,
         },
         // The adapter's own log lines, to count connections.

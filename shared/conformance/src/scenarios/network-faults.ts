@@ -290,6 +290,8 @@ export function networkFaultScenarios(kit: Kit): void {
             await sleep(20);
           }
           const took = seconds(started);
+          // Two tries of a 1 s silence timeout, plus any reconnect: seconds, not minutes.
+          if (field) expect(Number(took), `${field}: 1 was not applied`).toBeLessThan(20);
           await proxy.remove("silence-upstream");
           await proxy.remove("silence-downstream");
           expect(await backend.snapshot(prefix), "nothing partial at the key").toEqual(new Map());
