@@ -75,9 +75,11 @@ describe("the shape check, on a driver made from the skeleton", () => {
   });
 
   test("a changed Dockerfile is named with its first different line", () => {
-    const dockerfile = text("Dockerfile").replace("USER 8737", "USER 0");
+    const dockerfile = text("Dockerfile").replace("USER 8737:8737", "USER 0");
+    const line = text("Dockerfile").split("\n").indexOf("USER 8737:8737") + 1;
+    expect(line).toBeGreaterThan(0);
     expect(differencesAfter({ Dockerfile: dockerfile })).toEqual([
-      'Dockerfile differs from the skeleton\'s at line 8: "USER 0" instead of "USER 8737"',
+      `Dockerfile differs from the skeleton's at line ${line}: "USER 0" instead of "USER 8737:8737"`,
     ]);
   });
 

@@ -7,6 +7,9 @@ import { inject } from "vitest";
 // BACKEND: once the driver has secret fields, add `kubernetesSecrets` (their
 // values, and a configuration using the `{name, key}` references the kit gives)
 // so the kit also reads them through its Kubernetes API stand-in.
+// BACKEND: once the driver talks to a server, replace `network` with the
+// server's address and a configuration through a given host:port, so the kit
+// puts its fault proxy (Toxiproxy) between them: see drivers/s3's test.
 describeConformance({
   driver: "__name__",
   entrypoint: join(import.meta.dirname, "../dist/main.js"),
@@ -14,4 +17,5 @@ describeConformance({
     const { root } = inject("backend");
     return `root: ${await mkdtemp(join(root, "conformance-"))}`;
   },
+  network: { notApplicable: "a local folder: no network between the driver and its storage" },
 });
