@@ -13,10 +13,4 @@ describeConformance({
     return `root: ${await mkdtemp(join(root, "conformance-"))}`;
   },
   network: { notApplicable: "a local folder: no network between the driver and its storage" },
-  // Found by the kit's load case, which only this driver runs fast enough to
-  // trigger (about 1,300 calls/s); fix it, then remove the entry.
-  knownIssues: {
-    "200 concurrent UI calls":
-      "at full speed the one client connection is closed with HTTP/2 INTERNAL_ERROR about once in 3 s, failing every call in flight",
-  },
 });

@@ -65,6 +65,8 @@ export const ARGO_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
 const DEFAULT_READY_TIMEOUT_MS = 5000;
 /** A large HTTP/2 window lets the server keep a 1–2 MiB frame in flight while the previous one is consumed. */
 const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;
+/** How long a stream that sent `is_end` may take to send the call's status. */
+const STATUS_AFTER_END_MS = 2_000;
 
 /**
  * A client of one artifact driver plugin, speaking Argo's ArtifactService over
@@ -208,6 +210,11 @@ export class ArtifactClient {
    * caller consumes them, so memory stays bounded whatever the object's size.
    * Throws on an `error` frame or an error status; stops at an `is_end` frame
    * as Argo does. Breaking out of the loop cancels the call.
+   *
+   * After `is_end` the call's status follows at once: waiting for it, instead
+   * of cancelling a stream the server is closing, keeps one RST_STREAM per
+   * download off the connection (Node's HTTP/2 server closes a connection
+   * that resets streams faster than its rapid-reset limit allows).
    */
   async *openStream(
     key: string,
@@ -219,21 +226,32 @@ export class ArtifactClient {
     const call = this.grpc.openStream(request, new Metadata(), this.callOptions());
     const onAbort = () => call.cancel();
     control.signal?.addEventListener("abort", onAbort, { once: true });
+    let complete = false;
+    let statusWait: NodeJS.Timeout | undefined;
     try {
       for await (const frame of call as AsyncIterable<OpenStreamResponse>) {
+        // Anything after is_end is not part of the object.
+        if (complete) break;
         if (frame.error !== "") {
           throw new ArtifactClientError("OpenStream", "plugin", frame.error, { key });
         }
         if (frame.data.length > 0) yield frame.data;
-        if (frame.isEnd) break;
+        if (frame.isEnd) {
+          complete = true;
+          // A server that never sends the status is cut off.
+          statusWait = setTimeout(() => call.cancel(), STATUS_AFTER_END_MS);
+        }
       }
     } catch (error) {
+      // The object arrived whole; how the call then ended does not change it.
+      if (complete && !control.signal?.aborted) return;
       if (control.signal?.aborted) throw control.signal.reason;
       throw fromGrpcError("OpenStream", key, error);
     } finally {
+      clearTimeout(statusWait);
       control.signal?.removeEventListener("abort", onAbort);
-      // After is_end, an early break or an error the server may still be sending: stop
-      // it. A no-op when the call has already ended.
+      // An early break or an error the server may still be sending: stop it.
+      // A no-op when the call has already ended.
       call.cancel();
     }
   }

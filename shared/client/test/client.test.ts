@@ -167,6 +167,27 @@ describe("ArtifactClient against the local reference plugin", () => {
     expect(await client.isDirectory("streams")).toBe(true);
   });
 
+  test("whole downloads end without resetting their streams: 3,000 of them keep one connection", async () => {
+    // Cancelling each finished stream sent one RST_STREAM per download, and
+    // Node's HTTP/2 server closes a connection past its rapid-reset limit (a
+    // burst of 1,000), failing every call in flight. The status trails the
+    // last frame of a 256 KiB object often enough for that to show.
+    const data = randomBytes(256 * 1024);
+    await client.saveStream("resets/object.bin", [data]);
+    let whole = 0;
+    let started = 0;
+    await Promise.all(
+      Array.from({ length: 100 }, async () => {
+        while (started++ < 3_000) {
+          if (sha256(await collect(client.openStream("resets/object.bin"))) === sha256(data)) {
+            whole++;
+          }
+        }
+      }),
+    );
+    expect(whole).toBe(3_000);
+  });
+
   test("32 concurrent calls share one connection", async () => {
     const datas = Array.from({ length: 16 }, () => randomBytes(256 * 1024));
     await Promise.all(datas.map((data, i) => client.saveStream(`many/${i}.bin`, [data])));
