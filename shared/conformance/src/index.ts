@@ -113,6 +113,9 @@ export function describeConformance(options: ConformanceOptions): void {
     afterAll(async () => {
       kit.client?.close();
       await kit.plugin?.stop();
+      // A scenario that failed before stopping its plugin must not keep the
+      // test worker (and the whole test command) alive.
+      await Promise.all(PluginProcess.started.map((plugin) => plugin.stop("SIGKILL")));
       await kit.hardening.write(resultsFolder(), pluginLogs());
       await rm(kit.work, { recursive: true, force: true });
     }, SCENARIO_TIMEOUT_MS);
