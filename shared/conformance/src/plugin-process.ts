@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ArtifactClient } from "@argo-artifact-drivers/client";
 
@@ -44,7 +45,10 @@ export class PluginProcess {
     });
     const plugin = new PluginProcess(child, socketPath);
     const deadline = Date.now() + 15_000;
-    while (!existsSync(socketPath)) {
+    // Accepting, not only present: the file appears a moment before the server
+    // listens on it (a connection then is refused), and a killed plugin's stale
+    // file is present while its replacement starts.
+    while (!(await accepting(socketPath))) {
       if (plugin.exitCode !== undefined) {
         throw new Error(
           `the plugin exited with ${plugin.exitCode} before serving:\n${plugin.logs.join("\n")}`,
@@ -95,4 +99,17 @@ export class PluginProcess {
     });
     return Promise.race([this.exited, timer]);
   }
+}
+
+/** Whether a process listens on the Unix socket at `path`. */
+function accepting(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
