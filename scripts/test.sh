@@ -51,11 +51,13 @@ cp drivers/*/.test-results/hardening-*.json "$results/" 2>/dev/null || true
 
 # Each driver's conformance run includes shared/interop-go's per-driver tests
 # (Argo's own client); these are the rest: wrong servers must be caught,
-# readiness timeouts, generated code up to date, and the local driver's
-# traces and metrics sent to a real collector.
+# readiness timeouts, generated code up to date, the local driver's
+# traces and metrics sent to a real collector, and the core's HTTP/2 server
+# under argo-server's cancelled downloads on one connection and under a
+# rapid-reset flood (the same for every driver: run on the local one).
 step "Go interop tests that need no driver"
 bash shared/interop-go/run.sh -json -run \
-  '^(TestTelemetry|TestArgoClientTimesOutWithoutPlugin|TestScenariosPassOnCorrectServer|TestTruncatedOpenStreamIsDetected|TestSilentMissingStreamIsDetected|TestUploadWithoutSaveStreamFallsBackToSave|TestUploadRefusalNeedsAStatus|TestGeneratedCodeIsCurrent)$' \
+  '^(TestTelemetry|TestArgoClientTimesOutWithoutPlugin|TestScenariosPassOnCorrectServer|TestTruncatedOpenStreamIsDetected|TestSilentMissingStreamIsDetected|TestUploadWithoutSaveStreamFallsBackToSave|TestUploadRefusalNeedsAStatus|TestGeneratedCodeIsCurrent|TestUIDownloadsOnOneConnection|TestRapidResetFloodIsCut)$' \
   >"$results/go-test.json" || go_failed=1
 node scripts/go-test-summary.mjs "$results/go-test.json"
 

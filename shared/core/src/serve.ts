@@ -41,6 +41,21 @@ Environment:
 // gRPC's default: Argo sends 2 MiB SaveStream chunks, and nothing larger need be read.
 const SERVER_OPTIONS = { "grpc.max_receive_message_length": 4 * 1024 * 1024 };
 
+/**
+ * RST_STREAMs one connection may carry: a burst, then per second. Node's
+ * HTTP/2 server allows 1,000 then 33/s (nghttp2's rapid-reset mitigation),
+ * then closes the connection with INTERNAL_ERROR, failing every call on it.
+ * Argo's client (grpc-go) resets each OpenStream whose status has not arrived
+ * when argo-server has copied it up to `is_end`, and grpc-js sends the status
+ * in a later write than the last frame (it ends the HTTP/2 stream once that
+ * frame's write completes): 3,200 downloads on one connection tripped the
+ * limit (shared/interop-go, TestUIDownloadsOnOneConnection). Such resets
+ * follow completed calls, so the limit is above the rate this server can
+ * complete calls at all (about 1,700 small OpenStreams/s on 2 cores) and far
+ * below a rapid-reset flood's, which is still cut off.
+ */
+const STREAM_RESET_LIMIT = { streamResetBurst: 10_000, streamResetRate: 10_000 };
+
 /** HTTP/2 receive window of the plugin's connections: room for a few 2 MiB SaveStream chunks. */
 const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;
 
@@ -154,6 +169,7 @@ export async function startServer(
   const calls = new CallCounter();
   const server = new Server(SERVER_OPTIONS);
   server.addService(ArtifactServiceDefinition, deferred(service.promise, calls));
+  allowResetsAfterCalls(server, logger);
 
   await new Promise<void>((done, fail) => {
     server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (error) =>
@@ -250,6 +266,23 @@ export function widenReceiveWindow(server: Server, logger: Logger): boolean {
       session.settings({ initialWindowSize: FLOW_CONTROL_WINDOW });
     });
   }
+  return true;
+}
+
+/**
+ * grpc-js has no option for the reset limit (STREAM_RESET_LIMIT); it hands
+ * this private object to http2.createServer when binding, so it is set before
+ * bindAsync. If a grpc-js upgrade removes it, the plugin keeps Node's limit.
+ */
+export function allowResetsAfterCalls(server: Server, logger: Logger): boolean {
+  const options = (server as unknown as { commonServerOptions?: unknown }).commonServerOptions;
+  if (typeof options !== "object" || options === null) {
+    logger.warn(
+      "cannot reach grpc-js's HTTP/2 server options (its internals changed): a client sharing one connection for many downloads can see it closed after 1,000 stream resets",
+    );
+    return false;
+  }
+  Object.assign(options, STREAM_RESET_LIMIT);
   return true;
 }
 

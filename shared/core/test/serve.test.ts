@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { widenReceiveWindow } from "../src/serve.js";
+import { allowResetsAfterCalls, widenReceiveWindow } from "../src/serve.js";
 
 describe("the HTTP/2 receive window", () => {
   const folder = mkdtemp(join(tmpdir(), "serve-test-"));
@@ -33,5 +33,26 @@ describe("the HTTP/2 receive window", () => {
     const logger = pino({ level: "info" }, { write: (line: string) => warnings.push(line) });
     expect(widenReceiveWindow({} as Server, logger)).toBe(false);
     expect(warnings.join("")).toMatch(/"level":40.*receive window/);
+  });
+});
+
+describe("the HTTP/2 stream reset limit", () => {
+  it("is set through grpc-js's internals before binding (fails when a grpc-js upgrade changes them)", () => {
+    const server = new Server();
+    const warnings: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => warnings.push(line) });
+    expect(allowResetsAfterCalls(server, logger)).toBe(true);
+    expect(warnings).toEqual([]);
+    // What grpc-js hands to http2.createServer in bindAsync.
+    const options = (server as unknown as { commonServerOptions: Record<string, unknown> })
+      .commonServerOptions;
+    expect(options).toMatchObject({ streamResetBurst: 10_000, streamResetRate: 10_000 });
+  });
+
+  it("warns visibly when those internals are missing", () => {
+    const warnings: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => warnings.push(line) });
+    expect(allowResetsAfterCalls({} as Server, logger)).toBe(false);
+    expect(warnings.join("")).toMatch(/"level":40.*stream resets/);
   });
 });
