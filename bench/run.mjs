@@ -3,14 +3,15 @@
 // baseline on the same backend (README.md in this folder).
 //
 //   node bench/run.mjs [--drivers s3,local] [--mib 1024] [--rounds 3] [--startups 5] [--concurrent 64]
+//                      [--entry image|dist]
 //   node bench/run.mjs --drivers s3 --startups 1 --node-options="--cpu-prof --cpu-prof-dir=/tmp/prof"
 //
 // Writes bench/results/<time>.json and prints a table. Asserts nothing.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseArgs, promisify } from "node:util";
 
 const repo = join(import.meta.dirname, "..");
 const { values } = parseArgs({
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     startups: { type: "string", default: "5" },
     concurrent: { type: "string", default: "64" },
     "node-options": { type: "string", default: "" },
+    entry: { type: "string", default: "image" },
   },
 });
 const MiB = 1024 * 1024;
@@ -140,6 +142,41 @@ const backends = {
   },
 };
 
+/**
+ * How the plugin is started. `image` (the default) runs what the driver's
+ * image runs: its bundle (docker/bundle.mjs), with the ENTRYPOINT's Node flags
+ * and the ENV of its Dockerfile. `dist` runs the unbundled build.
+ */
+function pluginCommand(driver) {
+  if (values.entry === "dist") {
+    return { command: ["node", join(repo, "drivers", driver, "dist/main.js")], env: {} };
+  }
+  if (values.entry !== "image")
+    throw new Error(`--entry must be image or dist, not "${values.entry}"`);
+  const bundle = join(repo, "docker/.cache/bundles", driver);
+  const dockerfile = readFileSync(join(repo, "drivers", driver, "Dockerfile"), "utf8");
+  const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1] ?? "null");
+  if (!Array.isArray(entrypoint))
+    throw new Error(`drivers/${driver}/Dockerfile has no exec-form ENTRYPOINT`);
+  const env = {};
+  // ENV lines as the Dockerfile writes them: KEY=value pairs, continued with backslashes.
+  for (const [, block] of dockerfile.matchAll(/^ENV ((?:.*\\\n)*.*)$/gm)) {
+    for (const [, name, value] of block.matchAll(/([A-Z_][A-Z0-9_]*)=(\S*)/g)) env[name] = value;
+  }
+  // PATH points into the image; the host's Node stays on the host's PATH.
+  delete env.PATH;
+  return {
+    command: entrypoint.map((part) => part.replace(/^\/app\//, `${bundle}/`)),
+    env,
+  };
+}
+
+if (values.entry === "image") {
+  execFileSync("node", [join(repo, "docker/bundle.mjs"), ...values.drivers.split(",")], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
 const binary = join(repo, "bench/.bin/bench");
 execFileSync("go", ["build", "-o", binary, "."], { cwd: join(repo, "bench/go"), stdio: "inherit" });
 
@@ -156,9 +193,10 @@ for (const driver of values.drivers.split(",")) {
       spec,
       JSON.stringify({
         driver,
-        command: ["node", join(repo, "drivers", driver, "dist/main.js")],
+        ...pluginCommand(driver),
         // --node-options (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") reaches the plugin only.
         env: {
+          ...pluginCommand(driver).env,
           LOG_LEVEL: "warn",
           NODE_OPTIONS: values["node-options"],
           ...backend.env,
@@ -173,11 +211,14 @@ for (const driver of values.drivers.split(",")) {
       }),
     );
     process.stderr.write(`bench: ${driver}, ${values.mib} MiB, ${values.rounds} rounds...\n`);
-    const out = execFileSync(binary, ["-spec", spec], {
+    // Not execFileSync: the backends' logs are read by this process's event
+    // loop, and a backend blocked on a full log pipe (moto) stalls the run.
+    const harness = promisify(execFile)(binary, ["-spec", spec], {
       encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 64 * MiB,
     });
-    records.push(JSON.parse(out));
+    harness.child.stderr.pipe(process.stderr);
+    records.push(JSON.parse((await harness).stdout));
   } finally {
     rmSync(work, { recursive: true, force: true });
     await backend.stop();
@@ -200,7 +241,7 @@ function table(r) {
   const row = (what, plugin, direct) =>
     `| ${what} | ${plugin} | ${direct} | ${direct ? (Number.parseFloat(plugin) / Number.parseFloat(direct)).toFixed(2) : ""} |`;
   return [
-    `\n${r.driver}: ${r.sizeBytes / MiB} MiB, median of ${r.rounds} rounds (plugin through Argo's Go client; direct: the Go library)`,
+    `\n${r.driver}: ${r.sizeBytes / MiB} MiB, median of ${r.rounds} rounds (plugin as ${values.entry === "image" ? "its image runs it" : "dist/main.js"}, through Argo's Go client; direct: the Go library)`,
     "| figure | plugin | Go direct | ratio |",
     "|---|---|---|---|",
     row("Load MB/s", f(m["plugin Load"].mbps), f(m["direct Load"].mbps)),
@@ -215,7 +256,8 @@ function table(r) {
       f(m["plugin OpenStream"].cpuPerGiB, 2),
       f(m["direct read"].cpuPerGiB, 2),
     ),
-    `| peak RSS MiB, Load / OpenStream | ${f(m["plugin Load"].peakRssMiB)} / ${f(m["plugin OpenStream"].peakRssMiB)} | | |`,
+    row("Save MB/s", f(m["plugin Save"].mbps), f(m["direct Save"].mbps)),
+    `| peak RSS MiB, Load / OpenStream / Save | ${f(m["plugin Load"].peakRssMiB)} / ${f(m["plugin OpenStream"].peakRssMiB)} / ${f(m["plugin Save"].peakRssMiB)} | | |`,
     `| start -> socket accepts, ms | ${f(r.startupMs.toSocket, 1)} | | |`,
     `| start -> first IsDirectory answered, ms | ${f(r.startupMs.toFirstCall, 1)} | | |`,
     r.concurrent

@@ -103,6 +103,7 @@ func run(specPath string) error {
 	defer os.RemoveAll(work)
 
 	const key = "bench/object.bin"
+	const savedKey = "bench/saved.bin"
 	source := filepath.Join(work, "source.bin")
 	if err := randomFile(source, spec.SizeBytes); err != nil {
 		return err
@@ -140,6 +141,11 @@ func run(specPath string) error {
 			return st.Size(), os.Remove(target)
 		}},
 		{"direct read", false, func() (int64, error) { return base.Get(ctx, key, io.Discard) }},
+		// Saves go to their own key, so the object the reads use is never replaced.
+		{"direct Save", false, func() (int64, error) { return spec.SizeBytes, base.Put(ctx, savedKey, source) }},
+		{"plugin Save", true, func() (int64, error) {
+			return spec.SizeBytes, drv.Save(ctx, source, artifact(spec, savedKey))
+		}},
 		{"plugin OpenStream", true, func() (int64, error) {
 			r, err := drv.OpenStream(ctx, art)
 			if err != nil {
@@ -157,6 +163,7 @@ func run(specPath string) error {
 	}
 	for range spec.Rounds {
 		for _, op := range ops {
+			fmt.Fprintf(os.Stderr, "bench: %s %s\n", spec.Driver, op.name)
 			f, err := measure(proc, op.plugin, spec.SizeBytes, op.do)
 			if err != nil {
 				return fmt.Errorf("%s: %w", op.name, err)
