@@ -87,6 +87,7 @@ export type AzureConfig = z.output<z.ZodObject<typeof azureConfig>>;
 export const driver = defineDriver({
   name: DRIVER_NAME,
   config: azureConfig,
+  preload: () => import("./adapter.js"),
   async createAdapter(config, context) {
     // The Azure SDK is imported lazily so that the socket binds before it loads.
     const { AzureAdapter } = await import("./adapter.js");

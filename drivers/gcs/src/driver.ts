@@ -103,6 +103,7 @@ export type GcsConfig = z.output<z.ZodObject<typeof gcsConfig>>;
 export const driver = defineDriver({
   name: DRIVER_NAME,
   config: gcsConfig,
+  preload: () => import("./adapter.js"),
   async createAdapter(config, context) {
     // The Google SDK is imported lazily so that the socket binds before it loads.
     const { GcsAdapter } = await import("./adapter.js");

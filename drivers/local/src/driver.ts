@@ -13,6 +13,7 @@ export const driver = defineDriver({
         "Absolute path of an existing folder in the plugin container; keys are paths below it",
       ),
   },
+  preload: () => import("./adapter.js"),
   async createAdapter(config) {
     // Drivers import their SDK lazily so the socket binds before it loads.
     const { LocalAdapter } = await import("./adapter.js");

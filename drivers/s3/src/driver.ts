@@ -148,6 +148,7 @@ export type S3Config = z.output<z.ZodObject<typeof s3Config>>;
 export const driver = defineDriver({
   name: DRIVER_NAME,
   config: s3Config,
+  preload: () => import("./adapter.js"),
   async createAdapter(config, context) {
     // The AWS SDK is imported lazily so that the socket binds before it loads.
     const { S3Adapter } = await import("./adapter.js");

@@ -58,6 +58,7 @@ export const driver = defineDriver({
         "How long the server may stay silent (no answer, not even to SSH keepalives) before the connection counts as broken and the call is retried on a new one",
       ),
   },
+  preload: () => Promise.all([import("./host-key.js"), import("./adapter.js")]),
   async createAdapter(config, ctx) {
     const where = `sftp://${config.username}@${config.host}:${config.port}`;
     if (config.passwordSecret && config.privateKeySecret) {

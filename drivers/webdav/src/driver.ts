@@ -103,6 +103,7 @@ export type WebdavConfig = z.output<z.ZodObject<typeof webdavConfig>>;
 export const driver = defineDriver({
   name: DRIVER_NAME,
   config: webdavConfig,
+  preload: () => import("./adapter.js"),
   async createAdapter(config, context) {
     // The adapter (and the webdav package it parses with) loads lazily, after the socket is bound.
     const { WebdavAdapter } = await import("./adapter.js");

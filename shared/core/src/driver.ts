@@ -22,6 +22,12 @@ export interface DriverDefinition<Shape extends z.ZodRawShape = z.ZodRawShape> {
     config: z.output<z.ZodObject<Shape>>,
     context: AdapterContext,
   ): Promise<StorageAdapter> | StorageAdapter;
+  /**
+   * Imports what `createAdapter` imports (the SDK), in the background once the
+   * socket is bound and the service is loaded, so that the first call finds
+   * it loaded or already loading instead of starting the import itself.
+   */
+  preload?(): Promise<unknown>;
 }
 
 /**

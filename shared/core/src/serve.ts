@@ -1,6 +1,5 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import type { Http2Session } from "node:http2";
 import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Metadata, Server, ServerCredentials } from "@grpc/grpc-js";
@@ -8,6 +7,7 @@ import type { AdapterCache } from "./adapter-cache.js";
 import type { DriverDefinition } from "./driver.js";
 import { type ArtifactServiceServer, ArtifactServiceService } from "./generated/artifact.js";
 import { createLogger, type Logger } from "./log.js";
+import { allowResetsAfterCalls, serverOptions, widenReceiveWindow } from "./server-options.js";
 import { startTelemetry, telemetry } from "./telemetry.js";
 import { ArtifactServiceDefinition } from "./wire.js";
 
@@ -38,32 +38,16 @@ Environment:
                                    when unset (also the _TRACES_/_METRICS_ forms)
 `;
 
-// gRPC's default: Argo sends 2 MiB SaveStream chunks, and nothing larger need be read.
-const SERVER_OPTIONS = { "grpc.max_receive_message_length": 4 * 1024 * 1024 };
-
-/**
- * RST_STREAMs one connection may carry: a burst, then per second. Node's
- * HTTP/2 server allows 1,000 then 33/s (nghttp2's rapid-reset mitigation),
- * then closes the connection with INTERNAL_ERROR, failing every call on it.
- * Argo's client (grpc-go) resets each OpenStream whose status has not arrived
- * when argo-server has copied it up to `is_end`, and grpc-js sends the status
- * in a later write than the last frame (it ends the HTTP/2 stream once that
- * frame's write completes): 3,200 downloads on one connection tripped the
- * limit (shared/interop-go, TestUIDownloadsOnOneConnection). Such resets
- * follow completed calls, so the limit is above the rate this server can
- * complete calls at all (about 1,700 small OpenStreams/s on 2 cores) and far
- * below a rapid-reset flood's, which is still cut off.
- */
-const STREAM_RESET_LIMIT = { streamResetBurst: 10_000, streamResetRate: 10_000 };
-
-/** HTTP/2 receive window of the plugin's connections: room for a few 2 MiB SaveStream chunks. */
-const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;
-
 /** After the last call, how long answers may take to reach clients before connections are cut. */
 const FLUSH_MS = 1000;
 
 /** After cancelling calls at the end of the grace period, how long they may take to remove their temp files. */
 const CLEANUP_MS = 5000;
+
+/** Reflection loads once no call has been in flight for this long... */
+const REFLECTION_QUIET_MS = 500;
+/** ...or this long after the service loaded, on a server that is never quiet. */
+const REFLECTION_LATEST_MS = 10_000;
 
 /** On stop, how long pending spans and metrics may take to be exported. */
 const TELEMETRY_FLUSH_MS = 3000;
@@ -167,7 +151,7 @@ export async function startServer(
   const service = Promise.withResolvers<ArtifactServiceServer>();
   let adapters: AdapterCache | undefined;
   const calls = new CallCounter();
-  const server = new Server(SERVER_OPTIONS);
+  const server = new Server(serverOptions());
   server.addService(ArtifactServiceDefinition, deferred(service.promise, calls));
   allowResetsAfterCalls(server, logger);
 
@@ -185,20 +169,23 @@ export async function startServer(
     "serving ArtifactService",
   );
 
-  const loading = loadService(driver, logger).then((loaded) => {
-    adapters = loaded.adapters;
-    service.resolve(loaded.service);
-  });
-  // Reflection (grpcurl list/describe) is not on Argo's path: it loads after
-  // the service, since loading both at once delayed the first answered call
-  // by 200-300 ms (bench/run.mjs, start -> first IsDirectory).
-  const reflection = loading
-    .then(() => addReflection(server))
+  const loaded = await loadService(driver, logger);
+  adapters = loaded.adapters;
+  service.resolve(loaded.service);
+  await loaded.preloaded;
+  let stopped: Promise<void> | undefined;
+  // Reflection (grpcurl list/describe) is not on Argo's path, and compiling
+  // it took about 50 ms of the first answered call (bench/run.mjs, start ->
+  // first IsDirectory: 290 -> 240 ms for S3): it loads once no call has been
+  // in flight for a moment, or after REFLECTION_LATEST_MS on a busy server.
+  void Promise.race([
+    calls.quiet(REFLECTION_QUIET_MS),
+    sleep(REFLECTION_LATEST_MS, undefined, { ref: false }),
+  ])
+    .then(() => (stopped ? undefined : addReflection(server)))
     .catch((error: unknown) => logger.warn({ err: error }, "gRPC reflection is unavailable"));
-  await Promise.all([loading, reflection]);
 
   const grace = new AbortController();
-  let stopped: Promise<void> | undefined;
   const stop = async (graceMs: number) => {
     // tryShutdown refuses new calls and closes connections once their
     // streams end, but its callback can wait on a client that keeps its
@@ -245,51 +232,10 @@ export async function startServer(
   };
 }
 
-/**
- * grpc-js lets clients size their HTTP/2 window (grpc-node.flow_control_window)
- * but has no server option, so uploads to the plugin (Save calls' SaveStream)
- * crawl through Node's 64 KiB default, about 35% slower. Its HTTP/2 servers are
- * reached through a private field; if a grpc-js upgrade removes it, the plugin
- * keeps working with the default window and says so.
- */
-export function widenReceiveWindow(server: Server, logger: Logger): boolean {
-  const http2Servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map) || http2Servers.size === 0) {
-    logger.warn(
-      "cannot reach grpc-js's HTTP/2 servers (its internals changed): uploads use the default 64 KiB receive window and are slower",
-    );
-    return false;
-  }
-  for (const http2Server of http2Servers.keys() as Iterable<NodeJS.EventEmitter>) {
-    http2Server.on("session", (session: Http2Session) => {
-      session.setLocalWindowSize(FLOW_CONTROL_WINDOW);
-      session.settings({ initialWindowSize: FLOW_CONTROL_WINDOW });
-    });
-  }
-  return true;
-}
-
-/**
- * grpc-js has no option for the reset limit (STREAM_RESET_LIMIT); it hands
- * this private object to http2.createServer when binding, so it is set before
- * bindAsync. If a grpc-js upgrade removes it, the plugin keeps Node's limit.
- */
-export function allowResetsAfterCalls(server: Server, logger: Logger): boolean {
-  const options = (server as unknown as { commonServerOptions?: unknown }).commonServerOptions;
-  if (typeof options !== "object" || options === null) {
-    logger.warn(
-      "cannot reach grpc-js's HTTP/2 server options (its internals changed): a client sharing one connection for many downloads can see it closed after 1,000 stream resets",
-    );
-    return false;
-  }
-  Object.assign(options, STREAM_RESET_LIMIT);
-  return true;
-}
-
 async function loadService(
   source: DriverSource,
   logger: Logger,
-): Promise<{ service: ArtifactServiceServer; adapters: AdapterCache }> {
+): Promise<{ service: ArtifactServiceServer; adapters: AdapterCache; preloaded: Promise<void> }> {
   const [
     driver,
     { AdapterCache },
@@ -313,7 +259,15 @@ async function loadService(
     parser: new ConfigParser(driver.config),
     adapters,
   });
-  return { service, adapters };
+  const preloaded = Promise.resolve(driver.preload?.()).then(
+    () => undefined,
+    (error: unknown) =>
+      driverLogger.warn(
+        { err: error },
+        "preloading the driver's SDK failed: the first call loads it",
+      ),
+  );
+  return { service, adapters, preloaded };
 }
 
 /**
@@ -359,17 +313,30 @@ function deferred(
 /** Calls in flight; `idle()` resolves once there are none. */
 class CallCounter {
   private active = 0;
+  private lastActive = performance.now();
   private waiters: (() => void)[] = [];
 
   begin(): () => void {
     this.active++;
+    this.lastActive = performance.now();
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
       this.active--;
+      this.lastActive = performance.now();
       if (this.active === 0) for (const wake of this.waiters.splice(0)) wake();
     };
+  }
+
+  /** Resolves once no call has been in flight, or begun, for `quietMs`. */
+  async quiet(quietMs: number): Promise<void> {
+    for (;;) {
+      await this.idle();
+      const since = performance.now() - this.lastActive;
+      if (since >= quietMs) return;
+      await sleep(quietMs - since, undefined, { ref: false });
+    }
   }
 
   idle(): Promise<void> {

@@ -18,6 +18,9 @@ export const driver = defineDriver({
         "Absolute path of an existing folder in the plugin container; keys are paths below it",
       ),
   },
+  // The SDK loads in the background once the socket is bound, so the first
+  // call does not wait for it; createAdapter imports the same module.
+  preload: () => import("./adapter.js"),
   async createAdapter(config) {
     // Drivers import their SDK lazily so the socket binds before it loads.
     const { __Name__Adapter } = await import("./adapter.js");
