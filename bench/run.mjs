@@ -4,6 +4,7 @@
 //
 //   node bench/run.mjs [--drivers s3,local] [--mib 1024] [--rounds 3] [--startups 5] [--concurrent 64]
 //                      [--entry image|dist]
+//                      [--go-sample <checkout of argoproj-labs/artifact-plugin-s3>]
 //   node bench/run.mjs --drivers s3 --startups 1 --node-options="--cpu-prof --cpu-prof-dir=/tmp/prof"
 //
 // Writes bench/results/<time>.json and prints a table. Asserts nothing.
@@ -23,6 +24,8 @@ const { values } = parseArgs({
     concurrent: { type: "string", default: "64" },
     "node-options": { type: "string", default: "" },
     entry: { type: "string", default: "image" },
+    // S3 only: Argo's Go sample plugin as a third column (README.md in this folder).
+    "go-sample": { type: "string", default: "" },
   },
 });
 const MiB = 1024 * 1024;
@@ -49,6 +52,20 @@ const backends = {
         bucket: "bench",
         accessKey: "bench",
         secretKey: "bench-secret",
+      },
+      // Argo's Go sample plugin: its configuration is Argo's S3Bucket in YAML.
+      // Its keys come from secrets read from the cluster, or with useSDKCreds
+      // from the AWS SDK's chain (these env variables). The region spares it
+      // a bucket-location request per client (it makes a client per call).
+      sample: {
+        env: { AWS_ACCESS_KEY_ID: "bench", AWS_SECRET_ACCESS_KEY: "bench-secret" },
+        configuration: [
+          `endpoint: ${new URL(moto.endpoint).host}`,
+          "bucket: bench",
+          "region: us-east-1",
+          `insecure: ${new URL(moto.endpoint).protocol === "http:"}`,
+          "useSDKCreds: true",
+        ].join("\n"),
       },
       stop: () => moto.stop(),
     };
@@ -180,6 +197,23 @@ if (values.entry === "image") {
 const binary = join(repo, "bench/.bin/bench");
 execFileSync("go", ["build", "-o", binary, "."], { cwd: join(repo, "bench/go"), stdio: "inherit" });
 
+/** The Go sample plugin's binary, built outside the repository, or null with the reason printed. */
+function goSamplePlugin() {
+  if (!values["go-sample"]) {
+    process.stderr.write(
+      "bench: s3: no Go sample plugin column: the Go module proxy does not serve argoproj-labs/artifact-plugin-s3; " +
+        "pass --go-sample <a checkout of it> to add it\n",
+    );
+    return null;
+  }
+  const out = execFileSync("bash", [join(repo, "bench/go-sample-plugin.sh"), values["go-sample"]], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return out.trim().split("\n").at(-1);
+}
+const sampleBinary = values.drivers.split(",").includes("s3") ? goSamplePlugin() : null;
+
 const records = [];
 for (const driver of values.drivers.split(",")) {
   const start = backends[driver];
@@ -208,6 +242,14 @@ for (const driver of values.drivers.split(",")) {
         concurrent: Number(values.concurrent),
         concurrentBytes: 8 * MiB,
         baseline: backend.baseline,
+        sample:
+          backend.sample && sampleBinary
+            ? {
+                command: [sampleBinary],
+                env: backend.sample.env,
+                configuration: backend.sample.configuration,
+              }
+            : undefined,
       }),
     );
     process.stderr.write(`bench: ${driver}, ${values.mib} MiB, ${values.rounds} rounds...\n`);
@@ -236,6 +278,7 @@ for (const record of records) console.log(table(record));
 console.log(`\nrecord: ${file}`);
 
 function table(r) {
+  if (r.sample) return sampleTable(r);
   const m = r.median;
   const f = (n, d = 0) => n.toFixed(d);
   const row = (what, plugin, direct) =>
@@ -265,4 +308,54 @@ function table(r) {
       : "",
     `| long-lived process: peak / final RSS MiB | ${f(r.longLived.peakRssMiB)} / ${f(r.longLived.rssMiB)} | | |`,
   ].join("\n");
+}
+
+/** The table with Argo's Go sample plugin beside the plugin and the Go library. */
+function sampleTable(r) {
+  const m = r.median;
+  const s = r.sample;
+  const f = (n, d = 0) => (n === undefined ? "" : n.toFixed(d));
+  const ratio = (a, b) => (a && b ? (Number.parseFloat(a) / Number.parseFloat(b)).toFixed(2) : "");
+  const row = (what, plugin, sample, direct = "") =>
+    `| ${what} | ${plugin} | ${sample} | ${direct} | ${ratio(plugin, sample)} | ${ratio(plugin, direct)} |`;
+  const op = (name, figure, d = 0) => [
+    f(m[`plugin ${name}`][figure], d),
+    f(m[`sample ${name}`][figure], d),
+  ];
+  const rss = (name) => op(name, "peakRssMiB");
+  return [
+    `\n${r.driver}: ${r.sizeBytes / MiB} MiB, median of ${r.rounds} rounds (plugin as ${values.entry === "image" ? "its image runs it" : "dist/main.js"}; Go sample plugin: argoproj-labs/artifact-plugin-s3; both through Argo's Go client; direct: the Go library)`,
+    "| figure | plugin | Go sample plugin | Go direct | plugin / sample | plugin / direct |",
+    "|---|---|---|---|---|---|",
+    row("Load MB/s", ...op("Load", "mbps"), f(m["direct Load"].mbps)),
+    row("OpenStream MB/s (grpc-go reader)", ...op("OpenStream", "mbps"), f(m["direct read"].mbps)),
+    row("CPU s/GiB, Load", ...op("Load", "cpuPerGiB", 2), f(m["direct Load"].cpuPerGiB, 2)),
+    row(
+      "CPU s/GiB, OpenStream",
+      ...op("OpenStream", "cpuPerGiB", 2),
+      f(m["direct read"].cpuPerGiB, 2),
+    ),
+    row("Save MB/s", ...op("Save", "mbps"), f(m["direct Save"].mbps)),
+    row("peak RSS MiB, Load", ...rss("Load")),
+    row("peak RSS MiB, OpenStream", ...rss("OpenStream")),
+    row("peak RSS MiB, Save", ...rss("Save")),
+    row("start -> socket accepts, ms", f(r.startupMs.toSocket, 1), f(s.startupMs.toSocket, 1)),
+    row(
+      "start -> first IsDirectory answered, ms",
+      f(r.startupMs.toFirstCall, 1),
+      f(s.startupMs.toFirstCall, 1),
+    ),
+    r.concurrent
+      ? row(
+          `peak RSS MiB, ${r.concurrent.streams} concurrent OpenStreams of ${r.concurrent.objectMiB} MiB`,
+          f(r.concurrent.peakRssMiB),
+          f(s.concurrent?.peakRssMiB),
+        )
+      : "",
+    row("long-lived process: peak RSS MiB", f(r.longLived.peakRssMiB), f(s.longLived.peakRssMiB)),
+    row("long-lived process: final RSS MiB", f(r.longLived.rssMiB), f(s.longLived.rssMiB)),
+    "Ratios are the plugin's figure over the other's: above 1 is ahead for MB/s, below 1 for CPU, RSS and times.",
+  ]
+    .filter(Boolean)
+    .join("\n");
 }

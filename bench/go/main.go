@@ -43,6 +43,15 @@ type Spec struct {
 	Concurrent      int             `json:"concurrent"`
 	ConcurrentBytes int64           `json:"concurrentBytes"`
 	Baseline        json.RawMessage `json:"baseline"`
+	// Sample, when set, is a second plugin measured beside the first in the
+	// same rounds (S3: Argo's Go sample plugin, bench/go-sample-plugin.sh).
+	Sample *Sample `json:"sample,omitempty"`
+}
+
+type Sample struct {
+	Command       []string          `json:"command"`
+	Env           map[string]string `json:"env"`
+	Configuration string            `json:"configuration"`
 }
 
 // Baseline is the direct side: the backend's Go library, no plugin.
@@ -71,6 +80,14 @@ type Record struct {
 	Median     map[string]Figures   `json:"median"`
 	Concurrent map[string]float64   `json:"concurrent,omitempty"`
 	LongLived  map[string]float64   `json:"longLived"`
+	// The sample plugin's figures beside the plugin's; its transfers are in Operations as "sample ...".
+	Sample *SampleRecord `json:"sample,omitempty"`
+}
+
+type SampleRecord struct {
+	Startup    map[string]float64 `json:"startupMs"`
+	Concurrent map[string]float64 `json:"concurrent,omitempty"`
+	LongLived  map[string]float64 `json:"longLived"`
 }
 
 func main() {
@@ -122,16 +139,37 @@ func run(specPath string) error {
 		return err
 	}
 	defer proc.stop()
-	art := artifact(spec, key)
+	var sample sampleRun
+	if spec.Sample != nil {
+		sample.spec = spec
+		sample.spec.Command, sample.spec.Env, sample.spec.Configuration = spec.Sample.Command, spec.Sample.Env, spec.Sample.Configuration
+		rec.Sample = &SampleRecord{LongLived: map[string]float64{}}
+		if rec.Sample.Startup, err = startups(ctx, sample.spec, work, key); err != nil {
+			return fmt.Errorf("sample plugin: %w", err)
+		}
+		if sample.proc, sample.drv, err = launch(ctx, sample.spec, filepath.Join(work, "sample")); err != nil {
+			return fmt.Errorf("sample plugin: %w", err)
+		}
+		defer sample.proc.stop()
+	}
 	target := filepath.Join(work, "loaded.bin")
-	ops := []struct {
-		name   string
-		plugin bool
-		do     func() (int64, error)
-	}{
-		{"direct Load", false, func() (int64, error) { return getToFile(ctx, base, key, target) }},
-		{"plugin Load", true, func() (int64, error) {
-			if err := drv.Load(ctx, art, target); err != nil {
+	type op struct {
+		name string
+		proc *process // the plugin process measured, nil for the direct side
+		do   func() (int64, error)
+	}
+	// Each plugin transfer, for the plugin and (when set) the sample plugin after it.
+	plugins := func(name string, do func(spec Spec, drv *plugin.Driver) (int64, error)) []op {
+		all := []op{{"plugin " + name, proc, func() (int64, error) { return do(spec, drv) }}}
+		if sample.proc != nil {
+			all = append(all, op{"sample " + name, sample.proc, func() (int64, error) { return do(sample.spec, sample.drv) }})
+		}
+		return all
+	}
+	ops := slices.Concat(
+		[]op{{"direct Load", nil, func() (int64, error) { return getToFile(ctx, base, key, target) }}},
+		plugins("Load", func(spec Spec, drv *plugin.Driver) (int64, error) {
+			if err := drv.Load(ctx, artifact(spec, key), target); err != nil {
 				return 0, err
 			}
 			st, err := os.Stat(target)
@@ -139,22 +177,24 @@ func run(specPath string) error {
 				return 0, err
 			}
 			return st.Size(), os.Remove(target)
-		}},
-		{"direct read", false, func() (int64, error) { return base.Get(ctx, key, io.Discard) }},
-		// Saves go to their own key, so the object the reads use is never replaced.
-		{"direct Save", false, func() (int64, error) { return spec.SizeBytes, base.Put(ctx, savedKey, source) }},
-		{"plugin Save", true, func() (int64, error) {
+		}),
+		[]op{
+			{"direct read", nil, func() (int64, error) { return base.Get(ctx, key, io.Discard) }},
+			// Saves go to their own key, so the object the reads use is never replaced.
+			{"direct Save", nil, func() (int64, error) { return spec.SizeBytes, base.Put(ctx, savedKey, source) }},
+		},
+		plugins("Save", func(spec Spec, drv *plugin.Driver) (int64, error) {
 			return spec.SizeBytes, drv.Save(ctx, source, artifact(spec, savedKey))
-		}},
-		{"plugin OpenStream", true, func() (int64, error) {
-			r, err := drv.OpenStream(ctx, art)
+		}),
+		plugins("OpenStream", func(spec Spec, drv *plugin.Driver) (int64, error) {
+			r, err := drv.OpenStream(ctx, artifact(spec, key))
 			if err != nil {
 				return 0, err
 			}
 			defer r.Close()
 			return io.Copy(io.Discard, r)
-		}},
-	}
+		}),
+	)
 	// One unmeasured pass warms the backend, the page cache and the plugin's adapter.
 	for _, op := range ops {
 		if _, err := op.do(); err != nil {
@@ -164,7 +204,7 @@ func run(specPath string) error {
 	for range spec.Rounds {
 		for _, op := range ops {
 			fmt.Fprintf(os.Stderr, "bench: %s %s\n", spec.Driver, op.name)
-			f, err := measure(proc, op.plugin, spec.SizeBytes, op.do)
+			f, err := measure(op.proc, spec.SizeBytes, op.do)
 			if err != nil {
 				return fmt.Errorf("%s: %w", op.name, err)
 			}
@@ -181,6 +221,15 @@ func run(specPath string) error {
 	}
 	rec.LongLived["peakRssMiB"] = proc.status("VmHWM") / 1024
 	rec.LongLived["rssMiB"] = proc.status("VmRSS") / 1024
+	if sample.proc != nil {
+		if spec.Concurrent > 0 {
+			if rec.Sample.Concurrent, err = concurrent(ctx, sample.spec, sample.proc, sample.drv, base, work); err != nil {
+				return fmt.Errorf("sample plugin: %w", err)
+			}
+		}
+		rec.Sample.LongLived["peakRssMiB"] = sample.proc.status("VmHWM") / 1024
+		rec.Sample.LongLived["rssMiB"] = sample.proc.status("VmRSS") / 1024
+	}
 	return json.NewEncoder(os.Stdout).Encode(rec)
 }
 
@@ -191,11 +240,20 @@ func artifact(spec Spec, key string) *wfv1.Artifact {
 	}}}
 }
 
-func measure(proc *process, pluginOp bool, size int64, do func() (int64, error)) (Figures, error) {
+type sampleRun struct {
+	spec Spec
+	proc *process
+	drv  *plugin.Driver
+}
+
+// measure times one transfer; proc is the plugin process doing it, nil for the direct side.
+func measure(proc *process, size int64, do func() (int64, error)) (Figures, error) {
+	pluginOp := proc != nil
+	var cpu0 float64
 	if pluginOp {
 		proc.resetPeak()
+		cpu0 = proc.cpu()
 	}
-	cpu0 := proc.cpu()
 	self0 := selfCPU()
 	start := time.Now()
 	n, err := do()
