@@ -3,7 +3,7 @@
 // baseline on the same backend (README.md in this folder).
 //
 //   node bench/run.mjs [--drivers s3,local] [--mib 1024] [--rounds 3] [--startups 5] [--concurrent 64]
-//                      [--entry image|dist]
+//                      [--entry image|dist] [--record <folder for the JSON record>]
 //                      [--go-sample <checkout of argoproj-labs/artifact-plugin-s3>]
 //   node bench/run.mjs --drivers s3 --startups 1 --node-options="--cpu-prof --cpu-prof-dir=/tmp/prof"
 //
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     concurrent: { type: "string", default: "64" },
     "node-options": { type: "string", default: "" },
     entry: { type: "string", default: "image" },
+    record: { type: "string", default: join(repo, "bench/results") },
     // S3 only: Argo's Go sample plugin as a third column (README.md in this folder).
     "go-sample": { type: "string", default: "" },
   },
@@ -267,7 +268,7 @@ for (const driver of values.drivers.split(",")) {
   }
 }
 
-const results = join(repo, "bench/results");
+const results = values.record;
 mkdirSync(results, { recursive: true });
 const file = join(results, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 writeFileSync(

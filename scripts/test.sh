@@ -61,6 +61,13 @@ bash shared/interop-go/run.sh -json -run \
   >"$results/go-test.json" || go_failed=1
 node scripts/go-test-summary.mjs "$results/go-test.json"
 
+# Not a measurement (figures are printed, not asserted): proves the harness
+# still builds and runs end to end, through Argo's client and the Go baselines.
+step "benchmark harness smoke run"
+(cd bench/go && go vet ./...) || bench_failed=1
+node bench/run.mjs --drivers local,s3 --mib 8 --rounds 1 --startups 1 --concurrent 4 \
+  --record "$results/bench" || bench_failed=1
+
 step "container images (podman)"
 bash docker/build.sh
 bash docker/test.sh 2>&1 | tee "$results/containers.txt" || containers_failed=1
@@ -68,7 +75,7 @@ bash docker/test.sh 2>&1 | tee "$results/containers.txt" || containers_failed=1
 step "done"
 node scripts/hardening-table.mjs "$results" || hardening_failed=1
 node scripts/summarize-tests.mjs "$results" || counted_failures=1
-if [ -n "${ts_failed:-}${go_failed:-}${containers_failed:-}${counted_failures:-}${hardening_failed:-}" ]; then
-  echo "some tests failed (TypeScript: ${ts_failed:-0}, Go: ${go_failed:-0}, containers: ${containers_failed:-0}, hardening: ${hardening_failed:-0})" >&2
+if [ -n "${ts_failed:-}${go_failed:-}${containers_failed:-}${counted_failures:-}${hardening_failed:-}${bench_failed:-}" ]; then
+  echo "some tests failed (TypeScript: ${ts_failed:-0}, Go: ${go_failed:-0}, containers: ${containers_failed:-0}, hardening: ${hardening_failed:-0}, benchmark harness: ${bench_failed:-0})" >&2
   exit 1
 fi
