@@ -259,14 +259,17 @@ async function loadService(
     parser: new ConfigParser(driver.config),
     adapters,
   });
-  const preloaded = Promise.resolve(driver.preload?.()).then(
-    () => undefined,
-    (error: unknown) =>
-      driverLogger.warn(
-        { err: error },
-        "preloading the driver's SDK failed: the first call loads it",
-      ),
-  );
+  // `then`, so that a preload that throws at once is caught like one that rejects.
+  const preloaded = Promise.resolve()
+    .then(() => driver.preload?.())
+    .then(
+      () => undefined,
+      (error: unknown) =>
+        driverLogger.warn(
+          { err: error },
+          "preloading the driver's SDK failed: the first call loads it",
+        ),
+    );
   return { service, adapters, preloaded };
 }
 

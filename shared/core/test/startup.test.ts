@@ -63,7 +63,9 @@ it("serves when the preload fails, and says so", async () => {
   const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(line) });
   const driver: DriverDefinition = {
     ...local,
-    preload: () => Promise.reject(new Error("module not found")),
+    preload: () => {
+      throw new Error("module not found");
+    },
   };
   const socket = join(work, "failed");
   const server = await startServer(driver, socket, logger);
