@@ -54,6 +54,8 @@ export interface TextResponse {
  * keeps nonces 300 s by default).
  */
 const DIGEST_FRESHNESS_MS = 10_000;
+/** How long a cancelled upload whose body was all sent waits for the server's answer. */
+const SETTLE_AFTER_CANCEL_MS = 5_000;
 /** Error bodies are read for a server message, never more than this. */
 const ERROR_BODY_BYTES = 16 * 1024;
 
@@ -128,50 +130,73 @@ export class Http {
         done(null, chunk);
       },
     });
-    const { req, response } = this.open(method, url, headers, options.signal);
-    const sending = pipeline(options.body, counter, req);
-    const first = await Promise.race([
-      response.then((res) => ({ res })),
+    // A server that has a PUT's whole body completes it even when the client
+    // goes away, so cancelling then would let the core's clean-up DELETE of
+    // the temp name arrive first and the PUT land after it (a leftover temp
+    // in a full test run). A cancel stops a body still being sent; once it
+    // is sent, the server's answer is awaited, for SETTLE_AFTER_CANCEL_MS at most.
+    options.signal.throwIfAborted();
+    const control = new AbortController();
+    let bodySent = false;
+    const onCancel = () => {
+      if (!bodySent) control.abort(options.signal.reason);
+      else setTimeout(() => control.abort(options.signal.reason), SETTLE_AFTER_CANCEL_MS).unref();
+    };
+    options.signal.addEventListener("abort", onCancel, { once: true });
+    try {
+      const { req, response } = this.open(method, url, headers, control.signal);
+      const sending = pipeline(options.body, counter, req);
       sending.then(
-        () => ({ sent: true }),
-        (error: unknown) => ({ error }),
-      ),
-    ]).catch((error: unknown) => ({ error }));
-    if ("error" in first) {
-      req.destroy();
-      response.catch(() => undefined);
-      throw translate(first.error, method, url.href);
-    }
-    let res: IncomingMessage;
-    if ("res" in first) {
-      res = first.res;
-      if (statusOk(res.statusCode)) {
-        // Accepted before the body ended: the count below tells whether all of it arrived.
-        await sending.catch((error: unknown) => {
-          res.destroy();
-          throw translate(error, method, url.href);
-        });
-      } else {
-        // Refused before the body ended (wrong credentials, too large): stop sending.
-        sending.catch(() => undefined);
-        const refused = await textResponse(method, url, res).catch((error: unknown) => {
-          req.destroy();
-          throw error;
-        });
-        req.destroy();
-        return refused;
-      }
-    } else {
-      res = await response;
-    }
-    const answer = await textResponse(method, url, res);
-    if (statusOk(answer.status) && options.size !== undefined && sent !== options.size) {
-      throw new DriverError(
-        "transient",
-        `${method} ${url.href} sent ${sent} bytes, ${options.size} expected: the source changed during the upload`,
+        () => {
+          bodySent = true;
+        },
+        () => undefined,
       );
+      const first = await Promise.race([
+        response.then((res) => ({ res })),
+        sending.then(
+          () => ({ sent: true }),
+          (error: unknown) => ({ error }),
+        ),
+      ]).catch((error: unknown) => ({ error }));
+      if ("error" in first) {
+        req.destroy();
+        response.catch(() => undefined);
+        throw translate(first.error, method, url.href);
+      }
+      let res: IncomingMessage;
+      if ("res" in first) {
+        res = first.res;
+        if (statusOk(res.statusCode)) {
+          // Accepted before the body ended: the count below tells whether all of it arrived.
+          await sending.catch((error: unknown) => {
+            res.destroy();
+            throw translate(error, method, url.href);
+          });
+        } else {
+          // Refused before the body ended (wrong credentials, too large): stop sending.
+          sending.catch(() => undefined);
+          const refused = await textResponse(method, url, res).catch((error: unknown) => {
+            req.destroy();
+            throw error;
+          });
+          req.destroy();
+          return refused;
+        }
+      } else {
+        res = await response;
+      }
+      const answer = await textResponse(method, url, res);
+      if (statusOk(answer.status) && options.size !== undefined && sent !== options.size) {
+        throw new DriverError(
+          "transient",
+          `${method} ${url.href} sent ${sent} bytes, ${options.size} expected: the source changed during the upload`,
+        );
+      }
+      return answer;
+    } finally {
+      options.signal.removeEventListener("abort", onCancel);
     }
-    return answer;
   }
 
   /** A GET whose body is returned as a stream; errors, timeouts and `signal` destroy it. */

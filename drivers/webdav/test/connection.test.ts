@@ -85,3 +85,56 @@ describe("connections the server drops", () => {
     expect(translated.message).toContain("PUT http://127.0.0.1:1/dav/file.bin");
   });
 });
+
+describe("a cancelled upload", () => {
+  // A real HTTP server that, like Apache, finishes a PUT whose whole body it
+  // has, after a moment, whether or not the client is still there.
+  async function slowlyStoring(storeMs: number) {
+    const stored: number[] = [];
+    const base = await listen((request, response) => {
+      request.resume();
+      request.once("end", () => {
+        setTimeout(() => {
+          stored.push(Date.now());
+          response.writeHead(201).end();
+        }, storeMs);
+      });
+    });
+    return { base, stored };
+  }
+
+  it("once its body is sent, ends only after the server has answered, so a clean-up comes after the write", async () => {
+    const { base, stored } = await slowlyStoring(300);
+    const cancel = new AbortController();
+    const upload = client(base).upload("PUT", new URL("temp.bin", base), {
+      body: Readable.from([Buffer.from("small file")]),
+      size: 10,
+      signal: cancel.signal,
+    });
+    // The body is a few bytes: it is on the wire well before this.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    cancel.abort(new Error("the call was cancelled"));
+    await upload.catch(() => undefined);
+    const settled = Date.now();
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toBeLessThanOrEqual(settled);
+  });
+
+  it("while its body is still being sent, stops at once", async () => {
+    const { base, stored } = await slowlyStoring(300);
+    const cancel = new AbortController();
+    const body = new PassThrough();
+    body.write(Buffer.alloc(1024));
+    const upload = client(base).upload("PUT", new URL("temp.bin", base), {
+      body,
+      size: 1024 * 1024,
+      signal: cancel.signal,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const cancelled = Date.now();
+    cancel.abort(new Error("the call was cancelled"));
+    await expect(upload).rejects.toThrow();
+    expect(Date.now() - cancelled).toBeLessThan(200);
+    expect(stored).toEqual([]);
+  });
+});
