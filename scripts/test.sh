@@ -66,7 +66,7 @@ node scripts/go-test-summary.mjs "$results/go-test.json"
 step "benchmark harness smoke run"
 (cd bench/go && go vet ./...) || bench_failed=1
 node bench/run.mjs --drivers local,s3 --mib 8 --rounds 1 --startups 1 --concurrent 4 \
-  --record "$results/bench" || bench_failed=1
+  --record "$repo_root/.cache/bench-smoke" || bench_failed=1
 
 step "container images (podman)"
 bash docker/build.sh
