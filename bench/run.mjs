@@ -224,14 +224,15 @@ for (const driver of values.drivers.split(",")) {
   const work = mkdtempSync(join(tmpdir(), "bench-spec-"));
   try {
     const spec = join(work, "spec.json");
+    const plugin = pluginCommand(driver);
     writeFileSync(
       spec,
       JSON.stringify({
         driver,
-        ...pluginCommand(driver),
+        command: plugin.command,
         // --node-options (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") reaches the plugin only.
         env: {
-          ...pluginCommand(driver).env,
+          ...plugin.env,
           LOG_LEVEL: "warn",
           NODE_OPTIONS: values["node-options"],
           ...backend.env,
